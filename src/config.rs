@@ -1,0 +1,1 @@
+//! The TOML run file (issue: chain file and CLI).

@@ -1,0 +1,1 @@
+//! MPI executor (issue: MPI cluster execution).

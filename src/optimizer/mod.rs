@@ -1,0 +1,1 @@
+//! Point estimation on argmin (issue: point estimation).

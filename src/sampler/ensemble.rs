@@ -1,0 +1,526 @@
+//! Stretch-move ensemble sampler.
+//!
+//! Walkers are split into two halves (first and second half of the ensemble); each
+//! half moves using the other as its complementary ensemble. For walker `k` with a
+//! partner `j` drawn from the complement and `z ~ g(z) ∝ 1/√z` on `[1/a, a]`
+//! (default `a = 2.0`), the proposal is `Y = X_j + z (X_k − X_j)`, accepted when
+//! `ln u < (n − 1) ln z + ln p(Y) − ln p(X_k)`.
+//!
+//! Reference: Goodman, J. & Weare, J. (2010), *Ensemble samplers with affine
+//! invariance*, CAMCoS 5(1), 65–80, <https://doi.org/10.2140/camcos.2010.5.65>.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::{Rng, RngCore};
+use rand_distr::{Distribution as _, StandardNormal};
+use rand_pcg::Pcg64;
+
+use super::chain::Chain;
+use super::rng::walker_rngs;
+use crate::density::LogDensity;
+use crate::error::{Error, Result};
+use crate::executor::{EvalStats, Executor, ExecutorInfo, RayonExecutor, SerialExecutor};
+
+/// How to place the walkers at the start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitMethod {
+    /// Independent draws from the prior (each walker from its own stream).
+    Prior,
+    /// A Gaussian ball of `radius` (in sampler space) around `center` (physical values).
+    Ball { center: Vec<f64>, radius: f64 },
+    /// Explicit physical positions, `n_walkers × dim` row-major.
+    Explicit(Vec<f64>),
+}
+
+/// A density that can also draw starting points from its prior.
+pub trait PriorSampler {
+    /// Draw one point (sampler space) into `out`.
+    fn sample_prior(&self, rng: &mut dyn RngCore, out: &mut [f64]);
+}
+
+/// Everything needed to continue a run exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerState {
+    /// Walker positions in sampler space, `n_walkers × dim` row-major.
+    pub positions: Vec<f64>,
+    /// Log-probability of each walker.
+    pub ln_probs: Vec<f64>,
+    /// Blobs of each walker, `n_walkers × n_blobs`.
+    pub blobs: Vec<f64>,
+    /// Per-walker random streams.
+    pub rngs: Vec<Pcg64>,
+    /// Steps taken so far (over all runs and resumes).
+    pub iteration: u64,
+    /// Accepted proposals per walker so far.
+    pub accepted: Vec<u64>,
+    /// Failed evaluations so far (model error, NaN, panic).
+    pub failures: u64,
+    pub n_walkers: usize,
+    pub dim: usize,
+}
+
+impl SamplerState {
+    /// Position of walker `k` (sampler space).
+    pub fn walker(&self, k: usize) -> &[f64] {
+        &self.positions[k * self.dim..(k + 1) * self.dim]
+    }
+}
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Store every `thin`-th step (default `1`).
+    pub thin: usize,
+    /// Checkpoint every this many steps (default `100`; `0` = only at the end).
+    pub checkpoint_every: usize,
+    /// Where to write the chain file (needs feature `hdf5`); `None` keeps the chain in memory only.
+    pub checkpoint_path: Option<PathBuf>,
+    /// Set to `true` from another thread (e.g. a signal handler) to stop after the
+    /// current step; the run then checkpoints and returns [`RunOutcome::Interrupted`].
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Store blobs (when the density has them; default `true`).
+    pub store_blobs: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { thin: 1, checkpoint_every: 100, checkpoint_path: None, stop: None, store_blobs: true }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// All requested steps were taken.
+    Completed,
+    /// The progress callback asked to stop (e.g. converged).
+    Stopped,
+    /// The stop flag was raised (Ctrl-C / SIGTERM).
+    Interrupted,
+}
+
+/// What a progress callback sees after every step.
+#[derive(Debug, Clone)]
+pub struct ProgressInfo {
+    /// Global step number (counts earlier runs of a resumed chain).
+    pub iteration: u64,
+    /// Steps done in this run.
+    pub step: u64,
+    /// Steps requested in this run.
+    pub n_steps: u64,
+    /// Mean acceptance fraction over all walkers and steps so far.
+    pub acceptance: f64,
+    /// Mean log-probability of the walkers now.
+    pub mean_ln_prob: f64,
+    /// Log-density evaluations per second in this run.
+    pub evals_per_second: f64,
+    /// Seconds since this run started.
+    pub elapsed: f64,
+    /// Failed evaluations so far.
+    pub failures: u64,
+    /// Accumulated evaluation/communication times.
+    pub stats: EvalStats,
+}
+
+/// Receives chain rows and the sampler state at each checkpoint (memory, HDF5…).
+pub trait CheckpointSink {
+    /// `chain` holds this run's rows; rows `new_rows` have not been given before.
+    /// `state` is the state after the last of them.
+    fn checkpoint(&mut self, chain: &Chain, new_rows: std::ops::Range<usize>, state: &SamplerState) -> Result<()>;
+}
+
+/// The ensemble sampler, generic over any [`LogDensity`].
+pub struct EnsembleSampler<D> {
+    density: D,
+    n_walkers: usize,
+    seed: u64,
+    a: f64,
+    executor: Arc<dyn Executor>,
+}
+
+/// Default number of walkers for `dim` parameters: `max(2·dim, 32)`, rounded up to even.
+pub fn default_n_walkers(dim: usize) -> usize {
+    let n = (2 * dim).max(32);
+    n + n % 2
+}
+
+impl<D: LogDensity> EnsembleSampler<D> {
+    /// A sampler with the default number of walkers, seeded, evaluating on rayon's
+    /// global pool (with a serial fast path for cheap densities).
+    pub fn new(density: D, seed: u64) -> Self {
+        let n_walkers = default_n_walkers(density.dim());
+        Self { density, n_walkers, seed, a: 2.0, executor: Arc::new(RayonExecutor::global()) }
+    }
+
+    /// Set the number of walkers: even and at least `2·dim`.
+    pub fn with_n_walkers(mut self, n: usize) -> Result<Self> {
+        let dim = self.density.dim();
+        if n % 2 == 1 {
+            return Err(Error::InvalidSampler(format!(
+                "n_walkers must be even (the ensemble is split in two halves), got {n}; use {}",
+                n + 1
+            )));
+        }
+        if n < 2 * dim {
+            return Err(Error::InvalidSampler(format!(
+                "n_walkers = {n} is fewer than 2 × {dim} parameters; use at least {} (default max(2·n_params, 32) = {})",
+                2 * dim,
+                default_n_walkers(dim)
+            )));
+        }
+        if n < 4 {
+            return Err(Error::InvalidSampler(format!("n_walkers must be at least 4, got {n}")));
+        }
+        self.n_walkers = n;
+        Ok(self)
+    }
+
+    /// Stretch scale `a > 1` (default `2.0`).
+    pub fn with_stretch_scale(mut self, a: f64) -> Result<Self> {
+        if !(a > 1.0 && a.is_finite()) {
+            return Err(Error::InvalidSampler(format!("stretch scale a must be > 1, got {a}")));
+        }
+        self.a = a;
+        Ok(self)
+    }
+
+    /// Evaluate batches on `executor` instead of the default rayon pool.
+    pub fn with_executor(mut self, executor: Arc<dyn Executor>) -> Self {
+        self.executor = executor;
+        self
+    }
+
+    /// Evaluate serially on the calling thread.
+    pub fn serial(self) -> Self {
+        self.with_executor(Arc::new(SerialExecutor))
+    }
+
+    /// Number of walkers.
+    pub fn n_walkers(&self) -> usize {
+        self.n_walkers
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The density.
+    pub fn density(&self) -> &D {
+        &self.density
+    }
+
+    /// Executor layout.
+    pub fn executor_info(&self) -> ExecutorInfo {
+        self.executor.info()
+    }
+
+    /// Place walkers and evaluate them. Errors naming the walkers whose
+    /// log-probability is −∞ or NaN.
+    pub fn initialize(&self, method: InitMethod) -> Result<SamplerState>
+    where
+        D: PriorSampler,
+    {
+        self.initialize_with(method, Some(&self.density as &dyn PriorSampler))
+    }
+
+    /// As [`EnsembleSampler::initialize`] for densities without a prior to draw from
+    /// (`InitMethod::Prior` is then an error).
+    pub fn initialize_without_prior(&self, method: InitMethod) -> Result<SamplerState> {
+        self.initialize_with(method, None)
+    }
+
+    fn initialize_with(&self, method: InitMethod, prior: Option<&dyn PriorSampler>) -> Result<SamplerState> {
+        let (nw, dim) = (self.n_walkers, self.density.dim());
+        let mut rngs = walker_rngs(self.seed, nw);
+        let mut pos = vec![0.0; nw * dim];
+        match method {
+            InitMethod::Prior => {
+                let prior = prior.ok_or_else(|| {
+                    Error::InvalidSampler("this density has no prior to draw from; use InitMethod::Ball or Explicit".into())
+                })?;
+                for (k, rng) in rngs.iter_mut().enumerate() {
+                    prior.sample_prior(rng, &mut pos[k * dim..(k + 1) * dim]);
+                }
+            }
+            InitMethod::Ball { center, radius } => {
+                if center.len() != dim {
+                    return Err(Error::LengthMismatch { what: "ball centre vs parameters".into(), expected: dim, found: center.len() });
+                }
+                if !(radius > 0.0 && radius.is_finite()) {
+                    return Err(Error::InvalidSampler(format!("ball radius must be > 0, got {radius}")));
+                }
+                let mut c = vec![0.0; dim];
+                self.density.to_sampler(&center, &mut c);
+                for (k, rng) in rngs.iter_mut().enumerate() {
+                    for i in 0..dim {
+                        let g: f64 = StandardNormal.sample(rng);
+                        pos[k * dim + i] = c[i] + radius * g;
+                    }
+                }
+            }
+            InitMethod::Explicit(p) => {
+                if p.len() != nw * dim {
+                    return Err(Error::LengthMismatch {
+                        what: format!("initial positions ({nw} walkers × {dim} parameters)"),
+                        expected: nw * dim,
+                        found: p.len(),
+                    });
+                }
+                for k in 0..nw {
+                    self.density.to_sampler(&p[k * dim..(k + 1) * dim], &mut pos[k * dim..(k + 1) * dim]);
+                }
+            }
+        }
+        self.state_from_positions(pos, rngs)
+    }
+
+    /// Evaluate given sampler-space positions with given streams.
+    pub fn state_from_positions(&self, positions: Vec<f64>, rngs: Vec<Pcg64>) -> Result<SamplerState> {
+        let (nw, dim, nb) = (self.n_walkers, self.density.dim(), self.density.n_blobs());
+        let mut lp = vec![0.0; nw];
+        let mut blobs = vec![0.0; nw * nb];
+        let stats = self.executor.evaluate(&self.density, &positions, &mut lp, &mut blobs);
+        let bad: Vec<usize> = (0..nw).filter(|&k| !lp[k].is_finite()).collect();
+        if !bad.is_empty() {
+            return Err(Error::BadInitialPositions { n: bad.len(), walkers: bad });
+        }
+        Ok(SamplerState {
+            positions,
+            ln_probs: lp,
+            blobs,
+            rngs,
+            iteration: 0,
+            accepted: vec![0; nw],
+            failures: stats.failures,
+            n_walkers: nw,
+            dim,
+        })
+    }
+
+    /// Run `n_steps` steps, keeping the chain in memory (and writing it to
+    /// `opts.checkpoint_path` when set).
+    pub fn run(&self, state: &mut SamplerState, n_steps: u64, opts: &RunOptions) -> Result<Chain> {
+        self.run_with_progress(state, n_steps, opts, |_| ControlFlow::Continue(()))
+    }
+
+    /// As [`EnsembleSampler::run`], calling `progress` after every step; returning
+    /// `ControlFlow::Break(())` stops the run (after a checkpoint).
+    pub fn run_with_progress(
+        &self,
+        state: &mut SamplerState,
+        n_steps: u64,
+        opts: &RunOptions,
+        progress: impl FnMut(&ProgressInfo) -> ControlFlow<()>,
+    ) -> Result<Chain> {
+        match &opts.checkpoint_path {
+            None => self.run_with_sink(state, n_steps, opts, None, progress).map(|(c, _)| c),
+            Some(path) => {
+                let mut sink = crate::storage::create_sink(path, &self.density, self.seed, state, opts)?;
+                self.run_with_sink(state, n_steps, opts, Some(&mut *sink), progress).map(|(c, _)| c)
+            }
+        }
+    }
+
+    /// The general driver: rows go to `sink` at every checkpoint.
+    pub fn run_with_sink(
+        &self,
+        state: &mut SamplerState,
+        n_steps: u64,
+        opts: &RunOptions,
+        mut sink: Option<&mut dyn CheckpointSink>,
+        mut progress: impl FnMut(&ProgressInfo) -> ControlFlow<()>,
+    ) -> Result<(Chain, RunOutcome)> {
+        let (nw, dim) = (self.n_walkers, self.density.dim());
+        if state.n_walkers != nw || state.dim != dim {
+            return Err(Error::InvalidSampler(format!(
+                "state has {} walkers × {} parameters, sampler expects {nw} × {dim}",
+                state.n_walkers, state.dim
+            )));
+        }
+        if opts.thin == 0 {
+            return Err(Error::InvalidSampler("thin must be >= 1".into()));
+        }
+        let nb = if opts.store_blobs { self.density.n_blobs() } else { 0 };
+        let eval_nb = self.density.n_blobs();
+        let half = nw / 2;
+        let mut chain = Chain::new(self.density.param_names(), nw, dim, nb, opts.thin);
+        chain.set_totals(state.iteration, state.accepted.clone(), state.failures);
+        let expected_rows = (n_steps / opts.thin as u64) as usize + 1;
+        chain.reserve(expected_rows);
+
+        // Buffers reused for every half-step: the loop allocates nothing.
+        let mut proposals = vec![0.0; half * dim];
+        let mut new_lp = vec![0.0; half];
+        let mut new_blobs = vec![0.0; half * eval_nb];
+        let mut zs = vec![0.0; half];
+        let mut ln_us = vec![0.0; half];
+        let mut phys = vec![0.0; nw * dim];
+
+        let a = self.a;
+        let ndim_m1 = (dim as f64) - 1.0;
+        let t0 = Instant::now();
+        let mut stats = EvalStats::default();
+        let mut n_evals: u64 = 0;
+        let mut last_ckpt_row = 0usize;
+        let mut outcome = RunOutcome::Completed;
+        let mut prev_failures = 0u64;
+
+        for step in 0..n_steps {
+            for h in 0..2 {
+                let (active, other) = if h == 0 { (0..half, half..nw) } else { (half..nw, 0..half) };
+                let n_other = other.len();
+                // Draws, each from the walker's own stream, in a fixed order: z, j, u.
+                for (i, k) in active.clone().enumerate() {
+                    let rng = &mut state.rngs[k];
+                    let u1: f64 = rng.random();
+                    let z = ((a - 1.0) * u1 + 1.0).powi(2) / a;
+                    let j = other.start + rng.random_range(0..n_other);
+                    let u2: f64 = rng.random();
+                    zs[i] = z;
+                    ln_us[i] = u2.ln();
+                    let (xk, xj) = (&state.positions[k * dim..(k + 1) * dim], &state.positions[j * dim..(j + 1) * dim]);
+                    let y = &mut proposals[i * dim..(i + 1) * dim];
+                    for d in 0..dim {
+                        y[d] = xj[d] + z * (xk[d] - xj[d]);
+                    }
+                }
+                stats += self.executor.evaluate(&self.density, &proposals, &mut new_lp, &mut new_blobs);
+                n_evals += half as u64;
+                for (i, k) in active.enumerate() {
+                    let lnpdiff = ndim_m1 * zs[i].ln() + new_lp[i] - state.ln_probs[k];
+                    if ln_us[i] < lnpdiff {
+                        state.positions[k * dim..(k + 1) * dim].copy_from_slice(&proposals[i * dim..(i + 1) * dim]);
+                        state.ln_probs[k] = new_lp[i];
+                        if eval_nb > 0 {
+                            state.blobs[k * eval_nb..(k + 1) * eval_nb]
+                                .copy_from_slice(&new_blobs[i * eval_nb..(i + 1) * eval_nb]);
+                        }
+                        state.accepted[k] += 1;
+                    }
+                }
+            }
+            state.iteration += 1;
+            state.failures += stats.failures - prev_failures;
+            prev_failures = stats.failures;
+
+            if state.iteration % opts.thin as u64 == 0 {
+                for k in 0..nw {
+                    self.density.to_physical(state.walker(k), &mut phys[k * dim..(k + 1) * dim]);
+                }
+                let blobs = if nb > 0 { &state.blobs[..] } else { &[][..] };
+                chain.push_row(&phys, &state.ln_probs, blobs);
+            }
+            chain.set_totals(state.iteration, state.accepted.clone(), state.failures);
+
+            let stop_flag = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+            let elapsed = t0.elapsed().as_secs_f64();
+            let acc_total: u64 = state.accepted.iter().sum();
+            let info = ProgressInfo {
+                iteration: state.iteration,
+                step: step + 1,
+                n_steps,
+                acceptance: acc_total as f64 / (nw as f64 * state.iteration.max(1) as f64),
+                mean_ln_prob: state.ln_probs.iter().sum::<f64>() / nw as f64,
+                evals_per_second: n_evals as f64 / elapsed.max(1e-12),
+                elapsed,
+                failures: state.failures,
+                stats,
+            };
+            let cf = progress(&info);
+            let last = step + 1 == n_steps || stop_flag || cf.is_break();
+            let due = opts.checkpoint_every > 0 && state.iteration % opts.checkpoint_every as u64 == 0;
+            if let Some(s) = sink.as_deref_mut() {
+                if due || last {
+                    s.checkpoint(&chain, last_ckpt_row..chain.n_rows(), state)?;
+                    last_ckpt_row = chain.n_rows();
+                }
+            }
+            if stop_flag {
+                outcome = RunOutcome::Interrupted;
+                break;
+            }
+            if cf.is_break() {
+                outcome = RunOutcome::Stopped;
+                break;
+            }
+        }
+        if n_steps == 0 {
+            if let Some(s) = sink.as_deref_mut() {
+                s.checkpoint(&chain, 0..0, state)?;
+            }
+        }
+        chain.set_timing(stats, t0.elapsed().as_secs_f64(), n_evals);
+        Ok((chain, outcome))
+    }
+}
+
+impl PriorSampler for crate::posterior::Posterior {
+    fn sample_prior(&self, rng: &mut dyn RngCore, out: &mut [f64]) {
+        let mut x = vec![0.0; out.len()];
+        for (i, d) in self.params().defs().enumerate() {
+            x[i] = d.prior.sample(1, rng)[0];
+        }
+        self.params().to_sampler(&x, out);
+    }
+}
+
+impl<T: PriorSampler + ?Sized> PriorSampler for Arc<T> {
+    fn sample_prior(&self, rng: &mut dyn RngCore, out: &mut [f64]) {
+        (**self).sample_prior(rng, out)
+    }
+}
+
+impl<T: PriorSampler + ?Sized> PriorSampler for &T {
+    fn sample_prior(&self, rng: &mut dyn RngCore, out: &mut [f64]) {
+        (**self).sample_prior(rng, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::density::FnDensity;
+
+    fn gauss(dim: usize) -> FnDensity<impl Fn(&[f64]) -> f64 + Send + Sync> {
+        FnDensity::new(dim, |x: &[f64]| -0.5 * x.iter().map(|v| v * v).sum::<f64>())
+    }
+
+    #[test]
+    fn walker_count_errors_name_the_fix() {
+        let e = EnsembleSampler::new(gauss(10), 1).with_n_walkers(15).err().unwrap().to_string();
+        assert!(e.contains("even") && e.contains("16"), "{e}");
+        let e = EnsembleSampler::new(gauss(10), 1).with_n_walkers(10).err().unwrap().to_string();
+        assert!(e.contains("fewer than 2 × 10"), "{e}");
+        assert_eq!(EnsembleSampler::new(gauss(10), 1).n_walkers(), 32);
+        assert_eq!(EnsembleSampler::new(gauss(20), 1).n_walkers(), 40);
+    }
+
+    #[test]
+    fn bad_initial_walkers_are_named() {
+        let s = EnsembleSampler::new(FnDensity::new(1, |x: &[f64]| if x[0] > 0.0 { 0.0 } else { f64::NEG_INFINITY }), 1)
+            .with_n_walkers(4)
+            .unwrap();
+        let e = s.initialize_without_prior(InitMethod::Explicit(vec![1.0, -1.0, 2.0, -3.0])).unwrap_err();
+        match e {
+            Error::BadInitialPositions { walkers, .. } => assert_eq!(walkers, vec![1, 3]),
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn run_is_reproducible_and_seed_dependent() {
+        let run = |seed| {
+            let s = EnsembleSampler::new(gauss(3), seed).serial();
+            let mut st = s.initialize_without_prior(InitMethod::Ball { center: vec![0.0; 3], radius: 1.0 }).unwrap();
+            s.run(&mut st, 50, &RunOptions::default()).unwrap()
+        };
+        let (a, b, c) = (run(7), run(7), run(8));
+        assert_eq!(a.samples_raw(), b.samples_raw());
+        assert_ne!(a.samples_raw(), c.samples_raw());
+    }
+}

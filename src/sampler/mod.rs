@@ -1,0 +1,11 @@
+//! The affine-invariant ensemble sampler (Goodman & Weare 2010, as in emcee) and
+//! its chain.
+
+pub mod chain;
+pub mod ensemble;
+pub mod rng;
+
+pub use chain::{Chain, ConvergenceReport};
+pub use ensemble::{
+    CheckpointSink, EnsembleSampler, InitMethod, ProgressInfo, RunOptions, RunOutcome, SamplerState,
+};
