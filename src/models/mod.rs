@@ -1,3 +1,5 @@
 //! Built-in models: toy densities for tests and benchmarks, and climate models.
+//! [`registry`] maps a run file's `[model]` section to one of them.
 
+pub mod registry;
 pub mod toy;

@@ -1,0 +1,324 @@
+//! The model registry: maps a run file's `[model] name` and `options` table to a
+//! model. Adding a model is one `match` arm in [`build_model`] and one entry in
+//! [`MODEL_NAMES`].
+//!
+//! A model is either a complete log-density ([`BuiltModel::Density`], e.g. the toy
+//! `gaussian`, usable without a `[target]`) or a [`ModelRunner`]
+//! ([`BuiltModel::Runner`]) that the config ties to priors, a target and a
+//! likelihood in a [`crate::posterior::Posterior`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::density::LogDensity;
+use crate::error::{Error, Result};
+use crate::models::toy::{Gaussian, Rosenbrock};
+use crate::runner::{ModelOutput, ModelRunner};
+
+/// Names accepted in `[model] name`.
+pub const MODEL_NAMES: &[&str] = &["gaussian", "rosenbrock", "linear"];
+
+/// What a model needs to know about the run file it comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelContext<'a> {
+    /// Directory of the run file: relative paths in `options` are relative to it.
+    pub base_dir: &'a Path,
+    /// Names of the parameters in `[parameters]`, in order (may be empty for
+    /// density models, which then name theirs `p0, p1, …`).
+    pub param_names: &'a [String],
+}
+
+impl ModelContext<'_> {
+    /// Resolve a path from the run file against [`ModelContext::base_dir`].
+    pub fn resolve(&self, p: &Path) -> std::path::PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+/// A model built from a run file.
+#[derive(Clone)]
+pub enum BuiltModel {
+    /// A log-density over physical values (a prior from `[parameters]`, if any, is added).
+    Density(Arc<dyn LogDensity>),
+    /// A model to calibrate against a `[target]`.
+    Runner(Arc<dyn ModelRunner>),
+}
+
+/// Build model `name` from its `options` table.
+///
+/// Errors: an unknown name (listing the known ones), or options the model does not
+/// accept (naming the option).
+pub fn build_model(name: &str, options: &toml::Table, ctx: &ModelContext<'_>) -> Result<BuiltModel> {
+    match name {
+        "gaussian" => gaussian(options, ctx),
+        "rosenbrock" => rosenbrock(options, ctx),
+        "linear" => linear(options),
+        _ => Err(Error::Config(format!(
+            "unknown model '{name}' in [model] name; known models are {}",
+            MODEL_NAMES.join(", ")
+        ))),
+    }
+}
+
+/// Deserialize a model's `options` table into its own struct (which should use
+/// `#[serde(deny_unknown_fields)]`); errors name the model and the option.
+pub fn parse_options<T: DeserializeOwned>(model: &str, options: &toml::Table) -> Result<T> {
+    toml::Value::Table(options.clone())
+        .try_into::<T>()
+        .map_err(|e| Error::Config(format!("[model.options] of model '{model}': {}", e.message())))
+}
+
+/// A number or one number per dimension.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ScalarOrVec {
+    Scalar(f64),
+    Vec(Vec<f64>),
+}
+
+impl ScalarOrVec {
+    fn expand(&self, what: &str, dim: usize) -> Result<Vec<f64>> {
+        match self {
+            ScalarOrVec::Scalar(v) => Ok(vec![*v; dim]),
+            ScalarOrVec::Vec(v) if v.len() == dim => Ok(v.clone()),
+            ScalarOrVec::Vec(v) => Err(Error::LengthMismatch { what: what.into(), expected: dim, found: v.len() }),
+        }
+    }
+}
+
+fn density_dim(model: &str, dim: Option<usize>, default: usize, ctx: &ModelContext<'_>) -> Result<usize> {
+    let np = ctx.param_names.len();
+    let d = match (dim, np) {
+        (Some(d), 0) => d,
+        (Some(d), n) if d == n => d,
+        (Some(d), n) => {
+            return Err(Error::Config(format!(
+                "model '{model}': options.dim = {d} but [parameters] defines {n} parameters; drop dim or make them agree"
+            )))
+        }
+        (None, 0) => default,
+        (None, n) => n,
+    };
+    if d == 0 {
+        return Err(Error::Config(format!("model '{model}': dim must be >= 1")));
+    }
+    Ok(d)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GaussianOptions {
+    dim: Option<usize>,
+    #[serde(default = "zero")]
+    mean: ScalarOrVec,
+    #[serde(default = "one")]
+    std: ScalarOrVec,
+    #[serde(default)]
+    cost_us: f64,
+    #[serde(default)]
+    sleep_us: f64,
+}
+
+fn zero() -> ScalarOrVec {
+    ScalarOrVec::Scalar(0.0)
+}
+fn one() -> ScalarOrVec {
+    ScalarOrVec::Scalar(1.0)
+}
+
+/// `gaussian`: independent normal with options `dim` (default: the number of
+/// `[parameters]`, else 2), `mean` (default `0.0`), `std` (default `1.0`), each a
+/// number or one per dimension; `cost_us` busy-waits and `sleep_us` sleeps that
+/// many microseconds per evaluation (default `0`), to mimic a costly model in tests
+/// and benchmarks.
+fn gaussian(options: &toml::Table, ctx: &ModelContext<'_>) -> Result<BuiltModel> {
+    let o: GaussianOptions = parse_options("gaussian", options)?;
+    let dim = density_dim("gaussian", o.dim, 2, ctx)?;
+    let mean = o.mean.expand("gaussian options.mean", dim)?;
+    let std = o.std.expand("gaussian options.std", dim)?;
+    if let Some(s) = std.iter().find(|s| !(**s > 0.0 && s.is_finite())) {
+        return Err(Error::Config(format!("model 'gaussian': options.std must be finite and > 0, got {s}")));
+    }
+    if !(o.cost_us >= 0.0 && o.sleep_us >= 0.0) {
+        return Err(Error::Config("model 'gaussian': cost_us and sleep_us must be >= 0".into()));
+    }
+    let g = Gaussian { mean, inv_var: std.iter().map(|s| 1.0 / (s * s)).collect() };
+    Ok(BuiltModel::Density(Arc::new(Costly::new(g, o.cost_us, o.sleep_us))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosenbrockOptions {
+    dim: Option<usize>,
+    #[serde(default = "twenty")]
+    scale: f64,
+}
+
+fn twenty() -> f64 {
+    20.0
+}
+
+/// `rosenbrock`: options `dim` (default: the number of `[parameters]`, else 2) and
+/// `scale` (default `20.0`, as in emcee's examples).
+fn rosenbrock(options: &toml::Table, ctx: &ModelContext<'_>) -> Result<BuiltModel> {
+    let o: RosenbrockOptions = parse_options("rosenbrock", options)?;
+    let dim = density_dim("rosenbrock", o.dim, 2, ctx)?;
+    if dim < 2 {
+        return Err(Error::Config("model 'rosenbrock': dim must be >= 2".into()));
+    }
+    if !(o.scale > 0.0 && o.scale.is_finite()) {
+        return Err(Error::Config(format!("model 'rosenbrock': scale must be > 0, got {}", o.scale)));
+    }
+    Ok(BuiltModel::Density(Arc::new(Rosenbrock { dim, scale: o.scale })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinearOptions {
+    #[serde(default)]
+    t_start: f64,
+    #[serde(default = "t_end_default")]
+    t_end: f64,
+    #[serde(default)]
+    t0: f64,
+    #[serde(default)]
+    sleep_us: f64,
+}
+
+fn t_end_default() -> f64 {
+    20.0
+}
+
+/// `linear`: a toy [`ModelRunner`] with parameters `intercept` and `slope` and one
+/// output `y(t) = intercept + slope·(t − t0)` on integer times `t_start..=t_end`.
+/// Options: `t_start` (default `0`), `t_end` (default `20`), `t0` (default `0`),
+/// `sleep_us` (default `0`, sleep per run).
+fn linear(options: &toml::Table) -> Result<BuiltModel> {
+    let o: LinearOptions = parse_options("linear", options)?;
+    if !(o.t_end >= o.t_start) || !o.t_start.is_finite() || !o.t_end.is_finite() {
+        return Err(Error::Config(format!(
+            "model 'linear': t_end ({}) must be >= t_start ({})",
+            o.t_end, o.t_start
+        )));
+    }
+    let n = (o.t_end - o.t_start).floor() as usize + 1;
+    let times: Vec<f64> = (0..n).map(|i| o.t_start + i as f64).collect();
+    Ok(BuiltModel::Runner(Arc::new(LinearModel {
+        times: Arc::new(times),
+        names: Arc::new(vec!["y".to_string()]),
+        t0: o.t0,
+        sleep: Duration::from_secs_f64(o.sleep_us * 1e-6),
+    })))
+}
+
+/// The `linear` toy model (see [`build_model`]).
+#[derive(Debug, Clone)]
+pub struct LinearModel {
+    times: Arc<Vec<f64>>,
+    names: Arc<Vec<String>>,
+    t0: f64,
+    sleep: Duration,
+}
+
+impl ModelRunner for LinearModel {
+    fn param_names(&self) -> Vec<String> {
+        vec!["intercept".into(), "slope".into()]
+    }
+    fn output_names(&self) -> Vec<String> {
+        (*self.names).clone()
+    }
+    fn run(&self, p: &[f64]) -> Result<ModelOutput> {
+        if !self.sleep.is_zero() {
+            std::thread::sleep(self.sleep);
+        }
+        let y = self.times.iter().map(|t| p[0] + p[1] * (t - self.t0)).collect();
+        ModelOutput::from_shared(self.times.clone(), self.names.clone(), vec![y])
+    }
+}
+
+/// A density that spends extra time per evaluation: `cost_us` busy-waiting and
+/// `sleep_us` sleeping (both default to 0 in the registry's options).
+#[derive(Debug, Clone)]
+pub struct Costly<D> {
+    inner: D,
+    busy: Duration,
+    sleep: Duration,
+}
+
+impl<D> Costly<D> {
+    /// Wrap `inner`, busy-waiting `cost_us` and sleeping `sleep_us` µs per evaluation.
+    pub fn new(inner: D, cost_us: f64, sleep_us: f64) -> Self {
+        Self { inner, busy: Duration::from_secs_f64(cost_us * 1e-6), sleep: Duration::from_secs_f64(sleep_us * 1e-6) }
+    }
+}
+
+impl<D: LogDensity> LogDensity for Costly<D> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn ln_prob(&self, x: &[f64]) -> f64 {
+        if !self.busy.is_zero() {
+            let t = Instant::now();
+            while t.elapsed() < self.busy {
+                std::hint::spin_loop();
+            }
+        }
+        if !self.sleep.is_zero() {
+            std::thread::sleep(self.sleep);
+        }
+        self.inner.ln_prob(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(s: &str) -> toml::Table {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn unknown_model_lists_known_ones() {
+        let ctx = ModelContext { base_dir: Path::new("."), param_names: &[] };
+        let e = build_model("nope", &toml::Table::new(), &ctx).err().unwrap().to_string();
+        assert!(e.contains("unknown model 'nope'") && e.contains("gaussian, rosenbrock, linear"), "{e}");
+    }
+
+    #[test]
+    fn unknown_option_is_named() {
+        let ctx = ModelContext { base_dir: Path::new("."), param_names: &[] };
+        let e = build_model("gaussian", &table("dimm = 3"), &ctx).err().unwrap().to_string();
+        assert!(e.contains("dimm"), "{e}");
+    }
+
+    #[test]
+    fn gaussian_uses_mean_and_std() {
+        let ctx = ModelContext { base_dir: Path::new("."), param_names: &[] };
+        let BuiltModel::Density(d) = build_model("gaussian", &table("dim = 2\nmean = [1.0, 2.0]\nstd = 2.0"), &ctx).unwrap()
+        else {
+            panic!("density expected")
+        };
+        assert_eq!(d.dim(), 2);
+        assert_eq!(d.ln_prob(&[1.0, 2.0]), 0.0);
+        assert_eq!(d.ln_prob(&[3.0, 2.0]), -0.5);
+    }
+
+    #[test]
+    fn linear_runs() {
+        let BuiltModel::Runner(m) = build_model("linear", &table("t_end = 3"), &ModelContext { base_dir: Path::new("."), param_names: &[] }).unwrap()
+        else {
+            panic!("runner expected")
+        };
+        let out = m.run(&[1.0, 2.0]).unwrap();
+        assert_eq!(out.get("y").unwrap(), &[1.0, 3.0, 5.0, 7.0]);
+    }
+}

@@ -1,0 +1,582 @@
+//! HDF5 chain files (feature `hdf5`): the checkpoint sink, resume and readers.
+//! The layout and commit protocol are described in [`crate::storage`].
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hdf5::types::VarLenUnicode;
+use hdf5::{File, Group, H5Type, Location};
+use ndarray_h5::{s, ArrayView2, ArrayView3, Ix2, Ix3};
+
+use super::{ChainMeta, ChainStorage, FORMAT_VERSION};
+use crate::error::{Error, Result};
+use crate::sampler::rng::{rng_from_words, rng_to_words};
+use crate::sampler::{Chain, SamplerState};
+
+/// How long a writer or reader keeps retrying while another process holds the
+/// file's lock (default 10 s), and the pause between tries.
+const LOCK_RETRY_FOR: Duration = Duration::from_secs(10);
+const LOCK_RETRY_PAUSE: Duration = Duration::from_millis(10);
+
+fn ferr(path: &Path, reason: impl Into<String>) -> Error {
+    Error::ChainFile { path: path.to_path_buf(), reason: reason.into() }
+}
+
+fn h5<'a>(path: &'a Path, what: &str) -> impl Fn(hdf5::Error) -> Error + 'a {
+    let what = what.to_string();
+    move |e| ferr(path, format!("{what}: {e}"))
+}
+
+fn is_lock_error(e: &hdf5::Error) -> bool {
+    let m = e.to_string().to_lowercase();
+    m.contains("lock") || m.contains("temporarily unavailable")
+}
+
+/// Open with retries while another process holds the lock.
+fn open_retry(path: &Path, write: bool) -> Result<File> {
+    let t0 = Instant::now();
+    loop {
+        let r = if write { File::open_rw(path) } else { File::open(path) };
+        match r {
+            Ok(f) => return Ok(f),
+            Err(e) if is_lock_error(&e) && t0.elapsed() < LOCK_RETRY_FOR => std::thread::sleep(LOCK_RETRY_PAUSE),
+            Err(e) => {
+                if !path.exists() {
+                    return Err(ferr(path, "does not exist"));
+                }
+                return Err(ferr(
+                    path,
+                    format!("cannot open it as HDF5 (corrupt, truncated, not a chain file, or locked by another process): {e}"),
+                ));
+            }
+        }
+    }
+}
+
+fn set_attr<T: H5Type>(loc: &Location, name: &str, v: &T) -> hdf5::Result<()> {
+    match loc.attr(name) {
+        Ok(a) => a.write_scalar(v),
+        Err(_) => loc.new_attr::<T>().create(name)?.write_scalar(v),
+    }
+}
+
+fn set_str_attr(loc: &Location, name: &str, v: &str) -> hdf5::Result<()> {
+    let s: VarLenUnicode = v.parse().map_err(|e| hdf5::Error::from(format!("{e:?}")))?;
+    set_attr(loc, name, &s)
+}
+
+fn get_attr<T: H5Type>(loc: &Location, name: &str) -> hdf5::Result<T> {
+    loc.attr(name)?.read_scalar::<T>()
+}
+
+fn get_str_attr(loc: &Location, name: &str) -> String {
+    get_attr::<VarLenUnicode>(loc, name).map(|s| s.as_str().to_string()).unwrap_or_default()
+}
+
+fn write_strings(g: &Group, name: &str, v: &[String]) -> hdf5::Result<()> {
+    if g.link_exists(name) {
+        g.unlink(name)?;
+    }
+    let data: Vec<VarLenUnicode> = v.iter().map(|s| s.parse().unwrap_or_default()).collect();
+    g.new_dataset_builder().with_data(&data).create(name)?;
+    Ok(())
+}
+
+fn read_strings(g: &Group, name: &str) -> Vec<String> {
+    g.dataset(name)
+        .and_then(|d| d.read_raw::<VarLenUnicode>())
+        .map(|v| v.into_iter().map(|s| s.as_str().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Write a fixed-shape dataset, creating it the first time.
+fn put<T: H5Type>(g: &Group, name: &str, shape: &[usize], data: &[T]) -> hdf5::Result<()> {
+    let ds = match g.dataset(name) {
+        Ok(d) if d.shape() == shape => d,
+        Ok(_) => {
+            g.unlink(name)?;
+            g.new_dataset::<T>().shape(shape.to_vec()).create(name)?
+        }
+        Err(_) => g.new_dataset::<T>().shape(shape.to_vec()).create(name)?,
+    };
+    ds.write_raw(data)
+}
+
+fn write_meta(c: &Group, meta: &ChainMeta) -> hdf5::Result<()> {
+    set_attr(c, "format_version", &(FORMAT_VERSION as i64))?;
+    set_str_attr(c, "crate_version", env!("CARGO_PKG_VERSION"))?;
+    set_attr(c, "seed", &meta.seed)?;
+    set_attr(c, "thin", &(meta.thin as i64))?;
+    set_attr(c, "n_steps_target", &meta.n_steps_target)?;
+    set_str_attr(c, "model", &meta.model)?;
+    set_str_attr(c, "config_toml", &meta.config_toml)?;
+    set_str_attr(c, "config_dir", &meta.config_dir)?;
+    set_str_attr(c, "fingerprint", &meta.fingerprint)?;
+    set_attr(c, "ranks", &(meta.ranks as i64))?;
+    set_attr(c, "threads", &(meta.threads as i64))?;
+    set_attr(c, "wall_seconds", &meta.wall_seconds)?;
+    set_attr(c, "checkpoint_seconds", &meta.checkpoint_seconds)?;
+    set_attr(c, "n_checkpoints", &meta.n_checkpoints)?;
+    write_strings(c, "param_names", &meta.names)?;
+    write_strings(c, "units", &meta.units)?;
+    write_strings(c, "priors", &meta.priors)?;
+    write_strings(c, "transforms", &meta.transforms)?;
+    if !meta.blob_names.is_empty() {
+        write_strings(c, "blob_names", &meta.blob_names)?;
+    }
+    Ok(())
+}
+
+fn read_meta(c: &Group) -> ChainMeta {
+    ChainMeta {
+        names: read_strings(c, "param_names"),
+        units: read_strings(c, "units"),
+        priors: read_strings(c, "priors"),
+        transforms: read_strings(c, "transforms"),
+        blob_names: read_strings(c, "blob_names"),
+        config_toml: get_str_attr(c, "config_toml"),
+        config_dir: get_str_attr(c, "config_dir"),
+        model: get_str_attr(c, "model"),
+        fingerprint: get_str_attr(c, "fingerprint"),
+        seed: get_attr::<u64>(c, "seed").unwrap_or(0),
+        thin: get_attr::<i64>(c, "thin").unwrap_or(1).max(1) as usize,
+        n_steps_target: get_attr::<u64>(c, "n_steps_target").unwrap_or(0),
+        ranks: get_attr::<i64>(c, "ranks").unwrap_or(1) as usize,
+        threads: get_attr::<i64>(c, "threads").unwrap_or(1) as usize,
+        crate_version: get_str_attr(c, "crate_version"),
+        format_version: get_attr::<i64>(c, "format_version").unwrap_or(0) as u32,
+        wall_seconds: get_attr::<f64>(c, "wall_seconds").unwrap_or(0.0),
+        checkpoint_seconds: get_attr::<f64>(c, "checkpoint_seconds").unwrap_or(0.0),
+        n_checkpoints: get_attr::<u64>(c, "n_checkpoints").unwrap_or(0),
+    }
+}
+
+/// Rows per chunk: about 256 KiB of chain per chunk, at least one row.
+fn chunk_rows(nw: usize, dim: usize) -> usize {
+    (262_144 / (nw * dim.max(1) * 8).max(1)).clamp(1, 4096)
+}
+
+/// Create the `mcmc` group with empty resizable datasets, as emcee's `reset`.
+fn create_mcmc(f: &File, nw: usize, dim: usize, nb: usize) -> hdf5::Result<Group> {
+    let g = f.create_group("mcmc")?;
+    set_str_attr(&g, "version", concat!("climcal ", env!("CARGO_PKG_VERSION")))?;
+    set_attr(&g, "nwalkers", &(nw as i64))?;
+    set_attr(&g, "ndim", &(dim as i64))?;
+    set_attr(&g, "has_blobs", &(nb > 0))?;
+    set_attr(&g, "iteration", &0i64)?;
+    let cr = chunk_rows(nw, dim);
+    g.new_dataset::<f64>().shape(vec![nw]).create("accepted")?.write_raw(&vec![0.0f64; nw])?;
+    g.new_dataset::<f64>().chunk((cr, nw, dim)).shape((0.., nw, dim)).create("chain")?;
+    g.new_dataset::<f64>().chunk((cr, nw)).shape((0.., nw)).create("log_prob")?;
+    if nb > 0 {
+        let cb = (262_144 / (nw * nb * 8).max(1)).clamp(1, 4096);
+        g.new_dataset::<f64>().chunk((cb, nw, nb)).shape((0.., nw, nb)).create("blobs")?;
+    }
+    Ok(g)
+}
+
+/// Append rows `rows` of `chain` after `r0` stored rows.
+fn append_rows(g: &Group, chain: &Chain, rows: Range<usize>, r0: usize) -> hdf5::Result<usize> {
+    let n = rows.len();
+    let (nw, dim, nb) = (chain.n_walkers(), chain.dim(), chain.n_blobs());
+    let r1 = r0 + n;
+    if n == 0 {
+        return Ok(r0);
+    }
+    let ds = g.dataset("chain")?;
+    ds.resize((r1, nw, dim))?;
+    let v = ArrayView3::from_shape((n, nw, dim), &chain.samples_raw()[rows.start * nw * dim..rows.end * nw * dim])
+        .expect("shape");
+    ds.write_slice(v, s![r0..r1, .., ..])?;
+    let ds = g.dataset("log_prob")?;
+    ds.resize((r1, nw))?;
+    let v = ArrayView2::from_shape((n, nw), &chain.ln_probs_raw()[rows.start * nw..rows.end * nw]).expect("shape");
+    ds.write_slice(v, s![r0..r1, ..])?;
+    if nb > 0 {
+        let ds = g.dataset("blobs")?;
+        ds.resize((r1, nw, nb))?;
+        let v = ArrayView3::from_shape((n, nw, nb), &chain.blobs_raw()[rows.start * nw * nb..rows.end * nw * nb])
+            .expect("shape");
+        ds.write_slice(v, s![r0..r1, .., ..])?;
+    }
+    Ok(r1)
+}
+
+/// A committed sampler state in a file, with the run's metadata.
+#[derive(Debug, Clone)]
+pub struct ResumePoint {
+    /// The state at the last commit.
+    pub state: SamplerState,
+    /// The file's metadata.
+    pub meta: ChainMeta,
+    /// Committed rows.
+    pub rows: usize,
+}
+
+/// Checkpoint sink and storage for one chain file: every `append` opens the file,
+/// commits (see [`crate::storage`] for the order) and closes it, so stock readers
+/// (h5py, emcee) can read between checkpoints.
+#[derive(Debug)]
+pub struct HdfSink {
+    path: PathBuf,
+    n_walkers: usize,
+    dim: usize,
+    n_blobs: usize,
+    rows: usize,
+    serial: u64,
+    started: Instant,
+    wall_before: f64,
+    ckpt_seconds: f64,
+    n_ckpt: u64,
+}
+
+impl HdfSink {
+    /// Create `path` and commit `state` as its starting point (iteration
+    /// `state.iteration`, no rows), so a run killed before its first checkpoint
+    /// can still be resumed. `n_blobs` blob values are stored per walker and row
+    /// (0 = none). An existing file is an error unless `overwrite`.
+    pub fn create(path: &Path, meta: &ChainMeta, state: &SamplerState, n_blobs: usize, overwrite: bool) -> Result<Self> {
+        if path.exists() && !overwrite {
+            return Err(ferr(
+                path,
+                "already exists; use --force to overwrite it, or `climcal resume` to continue the run it holds",
+            ));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(ferr(path, format!("directory {} does not exist", dir.display())));
+            }
+        }
+        let (nw, dim) = (state.n_walkers, state.dim);
+        let mut sink = Self {
+            path: path.to_path_buf(),
+            n_walkers: nw,
+            dim,
+            n_blobs,
+            rows: 0,
+            serial: 0,
+            started: Instant::now(),
+            wall_before: 0.0,
+            ckpt_seconds: 0.0,
+            n_ckpt: 0,
+        };
+        let f = File::create(path).map_err(h5(path, "cannot create"))?;
+        let e = h5(path, "cannot write");
+        create_mcmc(&f, nw, dim, n_blobs).map_err(&e)?;
+        let c = f.create_group("climcal").map_err(&e)?;
+        write_meta(&c, meta).map_err(&e)?;
+        f.flush().map_err(&e)?;
+        drop(c);
+        f.close().map_err(&e)?;
+        sink.commit(None, state)?;
+        Ok(sink)
+    }
+
+    /// Open a chain file to continue it: drops rows past the last commit, restores
+    /// `accepted` to the committed state and returns the state to continue from.
+    pub fn open_resume(path: &Path) -> Result<(Self, ResumePoint)> {
+        let f = open_retry(path, true)?;
+        let point = read_point(&f, path)?;
+        let e = h5(path, "cannot write");
+        let g = f.group("mcmc").map_err(&e)?;
+        let (nw, dim) = (point.state.n_walkers, point.state.dim);
+        let n_blobs = g.dataset("blobs").map(|d| d.shape().get(2).copied().unwrap_or(0)).unwrap_or(0);
+        let r = point.rows;
+        let ds = g.dataset("chain").map_err(&e)?;
+        if ds.shape()[0] != r {
+            ds.resize((r, nw, dim)).map_err(&e)?;
+            g.dataset("log_prob").map_err(&e)?.resize((r, nw)).map_err(&e)?;
+            if n_blobs > 0 {
+                g.dataset("blobs").map_err(&e)?.resize((r, nw, n_blobs)).map_err(&e)?;
+            }
+        }
+        let acc: Vec<f64> = point.state.accepted.iter().map(|&a| a as f64).collect();
+        g.dataset("accepted").map_err(&e)?.write_raw(&acc).map_err(&e)?;
+        f.flush().map_err(&e)?;
+        let serial = {
+            let c = f.group("climcal").map_err(&e)?;
+            (0..2)
+                .filter_map(|i| c.group(&format!("state{i}")).ok())
+                .filter_map(|s| get_attr::<u64>(&s, "serial").ok())
+                .max()
+                .unwrap_or(0)
+        };
+        drop(g);
+        f.close().map_err(&e)?;
+        let sink = Self {
+            path: path.to_path_buf(),
+            n_walkers: nw,
+            dim,
+            n_blobs,
+            rows: r,
+            serial,
+            started: Instant::now(),
+            wall_before: point.meta.wall_seconds,
+            ckpt_seconds: point.meta.checkpoint_seconds,
+            n_ckpt: point.meta.n_checkpoints,
+        };
+        Ok((sink, point))
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Blob values stored per walker and row.
+    pub fn n_blobs(&self) -> usize {
+        self.n_blobs
+    }
+    /// Committed rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Seconds spent in checkpoints by this sink (and the runs before it).
+    pub fn checkpoint_seconds(&self) -> f64 {
+        self.ckpt_seconds
+    }
+
+    /// Record the executor layout and the total steps asked for.
+    pub fn set_run_info(&self, ranks: usize, threads: usize, n_steps_target: u64) -> Result<()> {
+        let f = open_retry(&self.path, true)?;
+        let e = h5(&self.path, "cannot write");
+        let c = f.group("climcal").map_err(&e)?;
+        set_attr(&c, "ranks", &(ranks as i64)).map_err(&e)?;
+        set_attr(&c, "threads", &(threads as i64)).map_err(&e)?;
+        set_attr(&c, "n_steps_target", &n_steps_target).map_err(&e)?;
+        f.flush().map_err(&e)?;
+        drop(c);
+        f.close().map_err(&e)
+    }
+
+    fn commit(&mut self, rows: Option<(&Chain, Range<usize>)>, state: &SamplerState) -> Result<()> {
+        let t0 = Instant::now();
+        if state.n_walkers != self.n_walkers || state.dim != self.dim {
+            return Err(ferr(
+                &self.path,
+                format!(
+                    "holds {} walkers × {} parameters, cannot append a state of {} × {}",
+                    self.n_walkers, self.dim, state.n_walkers, state.dim
+                ),
+            ));
+        }
+        if let Some((chain, _)) = &rows {
+            if chain.n_blobs() != self.n_blobs {
+                return Err(ferr(
+                    &self.path,
+                    format!("holds {} blob values per sample, the chain has {}", self.n_blobs, chain.n_blobs()),
+                ));
+            }
+        }
+        let path = self.path.clone();
+        let e = h5(&path, "cannot write checkpoint");
+        let f = open_retry(&path, true)?;
+        let g = f.group("mcmc").map_err(&e)?;
+        let c = f.group("climcal").map_err(&e)?;
+        let serial = self.serial + 1;
+        let slot_name = format!("state{}", serial % 2);
+        let slot = match c.group(&slot_name) {
+            Ok(s) => s,
+            Err(_) => c.create_group(&slot_name).map_err(&e)?,
+        };
+        // 1. Invalidate the slot being overwritten and append the rows.
+        set_attr(&slot, "valid", &0u8).map_err(&e)?;
+        let r1 = match rows {
+            Some((chain, range)) => append_rows(&g, chain, range, self.rows).map_err(&e)?,
+            None => self.rows,
+        };
+        f.flush().map_err(&e)?;
+        // 2. The state.
+        let (nw, dim) = (self.n_walkers, self.dim);
+        put(&slot, "positions", &[nw, dim], &state.positions).map_err(&e)?;
+        put(&slot, "ln_probs", &[nw], &state.ln_probs).map_err(&e)?;
+        let nbe = state.blobs.len() / nw.max(1);
+        if nbe > 0 {
+            put(&slot, "blobs", &[nw, nbe], &state.blobs).map_err(&e)?;
+        }
+        let words: Vec<u64> = state.rngs.iter().flat_map(rng_to_words).collect();
+        put(&slot, "rngs", &[nw, 4], &words).map_err(&e)?;
+        put(&slot, "accepted", &[nw], &state.accepted).map_err(&e)?;
+        set_attr(&slot, "iteration", &state.iteration).map_err(&e)?;
+        set_attr(&slot, "rows", &(r1 as u64)).map_err(&e)?;
+        set_attr(&slot, "failures", &state.failures).map_err(&e)?;
+        set_attr(&slot, "serial", &serial).map_err(&e)?;
+        f.flush().map_err(&e)?;
+        // 3. Mark it valid.
+        set_attr(&slot, "valid", &1u8).map_err(&e)?;
+        f.flush().map_err(&e)?;
+        // 4. emcee's view: accepted, then the commit point `iteration`.
+        let acc: Vec<f64> = state.accepted.iter().map(|&a| a as f64).collect();
+        g.dataset("accepted").map_err(&e)?.write_raw(&acc).map_err(&e)?;
+        self.n_ckpt += 1;
+        self.ckpt_seconds += t0.elapsed().as_secs_f64();
+        set_attr(&c, "wall_seconds", &(self.wall_before + self.started.elapsed().as_secs_f64())).map_err(&e)?;
+        set_attr(&c, "checkpoint_seconds", &self.ckpt_seconds).map_err(&e)?;
+        set_attr(&c, "n_checkpoints", &self.n_ckpt).map_err(&e)?;
+        set_attr(&g, "iteration", &(r1 as i64)).map_err(&e)?;
+        f.flush().map_err(&e)?;
+        drop((slot, g, c));
+        f.close().map_err(&e)?;
+        self.rows = r1;
+        self.serial = serial;
+        Ok(())
+    }
+}
+
+impl ChainStorage for HdfSink {
+    /// Write `chain` to this sink's path as a new file (no sampler state).
+    fn save(&mut self, chain: &Chain) -> Result<()> {
+        write_chain(&self.path, chain, None)
+    }
+    fn load(&self) -> Result<Chain> {
+        read_chain(&self.path).map(|(c, _)| c)
+    }
+    fn append(&mut self, chain: &Chain, rows: Range<usize>, state: &SamplerState) -> Result<()> {
+        self.commit(Some((chain, rows)), state)
+    }
+}
+
+/// The newest valid state slot whose `rows` equals the committed `iteration`.
+fn best_slot(c: &Group, rows: usize) -> Option<Group> {
+    (0..2)
+        .filter_map(|i| c.group(&format!("state{i}")).ok())
+        .filter(|s| get_attr::<u8>(s, "valid").unwrap_or(0) == 1)
+        .filter(|s| get_attr::<u64>(s, "rows").ok() == Some(rows as u64))
+        .max_by_key(|s| get_attr::<u64>(s, "serial").unwrap_or(0))
+}
+
+fn read_point(f: &File, path: &Path) -> Result<ResumePoint> {
+    let g = f.group("mcmc").map_err(|_| ferr(path, "has no 'mcmc' group: not a climcal or emcee chain file"))?;
+    let c = f.group("climcal").map_err(|_| {
+        ferr(path, "has no 'climcal' group (an emcee file or a saved chain): it holds no sampler state to resume from")
+    })?;
+    let meta = read_meta(&c);
+    let rows = get_attr::<i64>(&g, "iteration").map_err(h5(path, "mcmc.iteration"))? as usize;
+    let slot = best_slot(&c, rows).ok_or_else(|| {
+        ferr(path, format!("has no complete sampler state for its {rows} committed rows (corrupt, or written by Chain::save); it cannot be resumed"))
+    })?;
+    let e = h5(path, "corrupt sampler state");
+    let nw = get_attr::<i64>(&g, "nwalkers").map_err(&e)? as usize;
+    let dim = get_attr::<i64>(&g, "ndim").map_err(&e)? as usize;
+    let positions = slot.dataset("positions").and_then(|d| d.read_raw::<f64>()).map_err(&e)?;
+    let ln_probs = slot.dataset("ln_probs").and_then(|d| d.read_raw::<f64>()).map_err(&e)?;
+    let blobs = slot.dataset("blobs").and_then(|d| d.read_raw::<f64>()).unwrap_or_default();
+    let words = slot.dataset("rngs").and_then(|d| d.read_raw::<u64>()).map_err(&e)?;
+    let accepted = slot.dataset("accepted").and_then(|d| d.read_raw::<u64>()).map_err(&e)?;
+    if positions.len() != nw * dim || ln_probs.len() != nw || words.len() != nw * 4 || accepted.len() != nw {
+        return Err(ferr(path, "sampler state has the wrong shape (corrupt file)"));
+    }
+    let rngs = words.chunks_exact(4).map(|w| rng_from_words([w[0], w[1], w[2], w[3]])).collect();
+    let state = SamplerState {
+        positions,
+        ln_probs,
+        blobs,
+        rngs,
+        iteration: get_attr::<u64>(&slot, "iteration").map_err(&e)?,
+        accepted,
+        failures: get_attr::<u64>(&slot, "failures").map_err(&e)?,
+        n_walkers: nw,
+        dim,
+    };
+    Ok(ResumePoint { state, meta, rows })
+}
+
+/// Read the committed sampler state and metadata of a climcal chain file (without
+/// changing it).
+pub fn read_resume(path: &Path) -> Result<ResumePoint> {
+    let f = open_retry(path, false)?;
+    read_point(&f, path)
+}
+
+/// Read the committed rows of a chain file (climcal's or emcee's) and, for
+/// climcal files, the metadata.
+pub fn read_chain(path: &Path) -> Result<(Chain, Option<ChainMeta>)> {
+    let f = open_retry(path, false)?;
+    let g = f.group("mcmc").map_err(|_| ferr(path, "has no 'mcmc' group: not a climcal or emcee chain file"))?;
+    let e = h5(path, "corrupt or truncated");
+    let nw = get_attr::<i64>(&g, "nwalkers").map_err(&e)? as usize;
+    let dim = get_attr::<i64>(&g, "ndim").map_err(&e)? as usize;
+    let rows = get_attr::<i64>(&g, "iteration").map_err(&e)?.max(0) as usize;
+    let ds = g.dataset("chain").map_err(&e)?;
+    let shape = ds.shape();
+    if shape.len() != 3 || shape[1] != nw || shape[2] != dim || shape[0] < rows {
+        return Err(ferr(
+            path,
+            format!("mcmc/chain has shape {shape:?}, expected ({rows} or more, {nw}, {dim}): the file is corrupt or truncated"),
+        ));
+    }
+    let samples = ds.read_slice::<f64, _, Ix3>(s![0..rows, .., ..]).map_err(&e)?.into_raw_vec_and_offset().0;
+    let ln_probs =
+        g.dataset("log_prob").and_then(|d| d.read_slice::<f64, _, Ix2>(s![0..rows, ..])).map_err(&e)?.into_raw_vec_and_offset().0;
+    // Blobs: our float (rows, nw, nb) layout; emcee's compound/object blobs are skipped.
+    let (blobs, nb) = match g.dataset("blobs") {
+        Ok(d) if d.ndim() == 3 && d.dtype().map(|t| t.is::<f64>()).unwrap_or(false) && d.shape()[0] >= rows => {
+            let nb = d.shape()[2];
+            (d.read_slice::<f64, _, Ix3>(s![0..rows, .., ..]).map_err(&e)?.into_raw_vec_and_offset().0, nb)
+        }
+        _ => (Vec::new(), 0),
+    };
+    let accepted_f: Vec<f64> = g.dataset("accepted").and_then(|d| d.read_raw::<f64>()).map_err(&e)?;
+    let mut accepted: Vec<u64> = accepted_f.iter().map(|a| a.round().max(0.0) as u64).collect();
+    let (names, thin, n_steps, failures, meta) = match f.group("climcal") {
+        Ok(c) => {
+            let meta = read_meta(&c);
+            let (n_steps, failures) = match best_slot(&c, rows) {
+                Some(s) => {
+                    if let Ok(a) = s.dataset("accepted").and_then(|d| d.read_raw::<u64>()) {
+                        if a.len() == nw {
+                            accepted = a;
+                        }
+                    }
+                    (get_attr::<u64>(&s, "iteration").unwrap_or(0), get_attr::<u64>(&s, "failures").unwrap_or(0))
+                }
+                None => (
+                    get_attr::<u64>(&c, "n_steps").unwrap_or((rows * meta.thin) as u64),
+                    get_attr::<u64>(&c, "failures").unwrap_or(0),
+                ),
+            };
+            let names = if meta.names.len() == dim { meta.names.clone() } else { default_names(dim) };
+            (names, meta.thin, n_steps, failures, Some(meta))
+        }
+        Err(_) => (default_names(dim), 1, rows as u64, 0, None),
+    };
+    if accepted.len() != nw {
+        return Err(ferr(path, format!("mcmc/accepted has {} values for {nw} walkers", accepted.len())));
+    }
+    let chain = Chain::from_parts(names, nw, dim, samples, ln_probs, blobs, nb, n_steps, accepted, thin, failures)?;
+    Ok((chain, meta))
+}
+
+fn default_names(dim: usize) -> Vec<String> {
+    (0..dim).map(|i| format!("p{i}")).collect()
+}
+
+/// Write a whole chain to a new file at `path` (replacing any file there), with
+/// `meta` or minimal metadata. The file holds no sampler state.
+pub fn write_chain(path: &Path, chain: &Chain, meta: Option<&ChainMeta>) -> Result<()> {
+    let e = h5(path, "cannot write");
+    let (nw, dim, nb) = (chain.n_walkers(), chain.dim(), chain.n_blobs());
+    let f = File::create(path).map_err(h5(path, "cannot create"))?;
+    let g = create_mcmc(&f, nw, dim, nb).map_err(&e)?;
+    let r = append_rows(&g, chain, 0..chain.n_rows(), 0).map_err(&e)?;
+    let acc: Vec<f64> = chain.accepted().iter().map(|&a| a as f64).collect();
+    g.dataset("accepted").map_err(&e)?.write_raw(&acc).map_err(&e)?;
+    let c = f.create_group("climcal").map_err(&e)?;
+    let mut m = meta.cloned().unwrap_or_else(|| ChainMeta {
+        names: chain.names().to_vec(),
+        units: vec![String::new(); dim],
+        priors: vec![String::new(); dim],
+        transforms: vec!["identity".into(); dim],
+        ranks: 1,
+        threads: 1,
+        ..Default::default()
+    });
+    m.thin = chain.thin();
+    write_meta(&c, &m).map_err(&e)?;
+    set_attr(&c, "n_steps", &chain.n_steps()).map_err(&e)?;
+    set_attr(&c, "failures", &chain.failures()).map_err(&e)?;
+    set_attr(&g, "iteration", &(r as i64)).map_err(&e)?;
+    f.flush().map_err(&e)?;
+    drop((g, c));
+    f.close().map_err(&e)
+}
