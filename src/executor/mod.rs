@@ -58,8 +58,9 @@ pub trait Executor: Send + Sync {
 }
 
 /// Evaluate one point, turning NaN, +inf and panics into a counted −∞.
+/// Generic so that a concrete density is inlined (a `&dyn LogDensity` works too).
 #[inline]
-pub fn eval_one(density: &dyn LogDensity, x: &[f64], blob: &mut [f64]) -> (f64, bool) {
+pub fn eval_one<D: LogDensity + ?Sized>(density: &D, x: &[f64], blob: &mut [f64]) -> (f64, bool) {
     let r = if blob.is_empty() {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| density.ln_prob(x)))
     } else {

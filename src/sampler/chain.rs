@@ -137,6 +137,14 @@ impl Chain {
         self.failures = failures;
     }
 
+    /// As `set_totals`, copying `accepted` in place (no allocation per step).
+    pub(crate) fn set_totals_from(&mut self, n_steps: u64, accepted: &[u64], failures: u64) {
+        self.n_steps = n_steps;
+        self.accepted.clear();
+        self.accepted.extend_from_slice(accepted);
+        self.failures = failures;
+    }
+
     pub(crate) fn set_timing(&mut self, stats: EvalStats, wall: f64, n_evals: u64) {
         self.stats = stats;
         self.wall_seconds = wall;
