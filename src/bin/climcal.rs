@@ -119,6 +119,8 @@ fn stop_flag() -> Arc<AtomicBool> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Install the Ctrl-C/SIGTERM handler before any work.
+    let _ = stop_flag();
     let quiet = match &cli.command {
         Command::Run(a) => a.common.quiet,
         Command::Resume(a) => a.common.quiet,

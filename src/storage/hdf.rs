@@ -249,8 +249,13 @@ impl HdfSink {
             }
         }
         let (nw, dim) = (state.n_walkers, state.dim);
+        // Build the file under a temporary name and move it into place once its
+        // first commit is written: a file at `path` always holds a resumable state.
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".partial");
+        let tmp = PathBuf::from(tmp);
         let mut sink = Self {
-            path: path.to_path_buf(),
+            path: tmp.clone(),
             n_walkers: nw,
             dim,
             n_blobs,
@@ -261,7 +266,7 @@ impl HdfSink {
             ckpt_seconds: 0.0,
             n_ckpt: 0,
         };
-        let f = File::create(path).map_err(h5(path, "cannot create"))?;
+        let f = File::create(&tmp).map_err(h5(path, "cannot create"))?;
         let e = h5(path, "cannot write");
         create_mcmc(&f, nw, dim, n_blobs).map_err(&e)?;
         let c = f.create_group("climcal").map_err(&e)?;
@@ -270,6 +275,8 @@ impl HdfSink {
         drop(c);
         f.close().map_err(&e)?;
         sink.commit(None, state)?;
+        std::fs::rename(&tmp, path).map_err(|err| ferr(path, format!("cannot move {} into place: {err}", tmp.display())))?;
+        sink.path = path.to_path_buf();
         Ok(sink)
     }
 

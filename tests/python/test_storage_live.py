@@ -1,0 +1,85 @@
+"""Reading a chain file while `climcal run` writes it: stock h5py and emcee see
+the rows committed so far, committed rows never change, and the writer is not
+disturbed (it retries while a reader holds the file's lock).
+"""
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+emcee = pytest.importorskip("emcee")
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("CLIMCAL_BIN", str(ROOT / "target" / "debug" / "climcal"))
+
+CONFIG = """
+[parameters.a]
+prior = { dist = "normal", mean = 0.0, std = 3.0 }
+[parameters.b]
+prior = { dist = "normal", mean = 0.0, std = 3.0 }
+
+[model]
+name = "gaussian"
+options = { sleep_us = 200 }
+
+[sampler]
+n_walkers = 16
+n_steps = 600
+seed = 3
+
+[output]
+path = "live.h5"
+checkpoint_every = 20
+"""
+
+
+def test_h5py_and_emcee_read_during_a_run(tmp_path):
+    (tmp_path / "run.toml").write_text(CONFIG)
+    proc = subprocess.Popen([BIN, "run", "run.toml", "-q"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    path = tmp_path / "live.h5"
+    seen = []  # (iteration, chain rows read with h5py)
+    seen_emcee = []  # chains read with emcee
+    try:
+        t0 = time.time()
+        while proc.poll() is None and time.time() - t0 < 120:
+            if not path.exists():
+                time.sleep(0.01)
+                continue
+            try:
+                with h5py.File(path, "r") as f:
+                    it = int(f["mcmc"].attrs["iteration"])
+                    chain = f["mcmc/chain"][:it]
+                b = emcee.backends.HDFBackend(str(path), read_only=True)
+                emcee_chain = b.get_chain() if b.iteration > 0 else None
+            except (OSError, BlockingIOError, AttributeError):
+                # The writer holds the lock at this instant; h5py does not retry
+                # (emcee turns that OSError into "not initialized": AttributeError).
+                time.sleep(0.005)
+                continue
+            seen.append((it, chain))
+            if emcee_chain is not None:
+                seen_emcee.append(emcee_chain)
+            time.sleep(0.02)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    its = [it for it, _ in seen]
+    assert its == sorted(its), "the committed iteration only grows"
+    mid = [it for it in its if 0 < it < 600]
+    assert len(set(mid)) >= 3, f"expected to see the run in progress, saw iterations {sorted(set(its))}"
+    assert all(it % 20 == 0 for it in mid), "only whole checkpoints are visible"
+    with h5py.File(path, "r") as f:
+        final = f["mcmc/chain"][()]
+    assert final.shape == (600, 16, 2)
+    for it, chain in seen:
+        np.testing.assert_array_equal(chain, final[:it])
+    assert len(seen_emcee) >= 3
+    for chain in seen_emcee:
+        assert chain.shape[0] % 20 == 0
+        np.testing.assert_array_equal(chain, final[: chain.shape[0]])
