@@ -36,6 +36,11 @@ pub mod hdf;
 #[cfg(feature = "hdf5")]
 pub use hdf::{read_chain, read_resume, write_chain, HdfSink, ResumePoint};
 
+#[cfg(not(feature = "hdf5"))]
+mod nohdf;
+#[cfg(not(feature = "hdf5"))]
+pub use nohdf::{read_chain, read_resume, write_chain, HdfSink, ResumePoint};
+
 /// Version of the `climcal` group layout.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -208,16 +213,15 @@ pub fn create_sink(
     }
 }
 
-#[cfg(feature = "hdf5")]
 impl Chain {
-    /// Read a chain file: climcal's, or emcee's own `HDFBackend` files (no
+    /// Read a chain file (feature `hdf5`): climcal's, or emcee's own `HDFBackend` files (no
     /// `climcal` group: parameters are named `p0, p1, …`, thin 1). Only committed
     /// rows (up to `mcmc.iteration`) are read.
     pub fn load(path: impl AsRef<Path>) -> Result<Chain> {
         read_chain(path.as_ref()).map(|(c, _)| c)
     }
 
-    /// Write this chain to a new HDF5 file in the same layout (replacing an
+    /// Write this chain (feature `hdf5`) to a new HDF5 file in the same layout (replacing an
     /// existing file at `path`). The file holds no sampler state, so it cannot be
     /// resumed.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
