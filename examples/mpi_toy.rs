@@ -86,7 +86,7 @@ fn sample(a: &Args, density: Spin, exec: Arc<dyn Executor>, stop: Option<Arc<Ato
     let sleep = std::time::Duration::from_millis(a.get("step-sleep-ms", 0u64));
     let info = exec.info();
     let sampler = EnsembleSampler::new(density, seed).with_n_walkers(walkers)?.with_executor(exec);
-    let mut state = sampler.initialize_without_prior(InitMethod::Ball { center: vec![0.0; dim], radius: 0.5 })?;
+    let mut state = sampler.initialize_without_prior(InitMethod::Ball { center: vec![0.0; dim], radius: 0.1 })?;
     let opts = RunOptions { stop, ..RunOptions::default() };
     let t0 = std::time::Instant::now();
     let (chain, outcome) = sampler.run_with_sink(&mut state, steps, &opts, None, |_| {

@@ -92,14 +92,15 @@ impl MpiWorld {
 }
 
 /// Initialise MPI once per process (call it at the start of `main`), requesting
-/// `MPI_THREAD_FUNNELED` (only the main thread calls MPI; rayon threads only
-/// evaluate models). A binary started without `mpirun` runs as a singleton (1 rank).
+/// `MPI_THREAD_SERIALIZED`: MPI is called by one thread at a time (the executor
+/// holds a lock), not necessarily the main one; rayon threads only evaluate
+/// models. A binary started without `mpirun` runs as a singleton (1 rank).
 ///
 /// Errors with [`Error::Mpi`] when MPI was already initialised, or when the
 /// process was started by a launcher from another MPI implementation (every
 /// process then believes it is rank 0 of 1: see [`check_launcher`]).
 pub fn init() -> Result<MpiWorld> {
-    let (universe, _level) = mpi::initialize_with_threading(mpi::Threading::Funneled)
+    let (universe, _level) = mpi::initialize_with_threading(mpi::Threading::Serialized)
         .ok_or_else(|| Error::Mpi("MPI is already initialised in this process; call climcal::executor::mpi::init() once, in main".into()))?;
     let world = universe.world();
     let (rank, size) = (world.rank() as usize, world.size() as usize);
@@ -200,8 +201,8 @@ struct Scratch {
 /// [`run_worker`]; release the workers with [`MpiExecutor::shutdown`] (also done
 /// on drop).
 ///
-/// MPI calls are made from the thread that calls [`Executor::evaluate`]; with
-/// [`init`] (`MPI_THREAD_FUNNELED`) that must be the main thread.
+/// MPI calls are made from the thread that calls [`Executor::evaluate`], one
+/// batch at a time (a lock serialises concurrent callers).
 pub struct MpiExecutor {
     local: RayonExecutor,
     size: usize,
