@@ -82,7 +82,7 @@ fn model(a: &Args) -> Spin {
 
 fn sample(a: &Args, density: Spin, exec: Arc<dyn Executor>, stop: Option<Arc<AtomicBool>>) -> Result<()> {
     let (walkers, steps, seed) = (a.get("walkers", 32usize), a.get("steps", 200u64), a.get("seed", 42u64));
-    let dim = density.dim;
+    let (dim, iters) = (density.dim, density.iters);
     let sleep = std::time::Duration::from_millis(a.get("step-sleep-ms", 0u64));
     let info = exec.info();
     let sampler = EnsembleSampler::new(density, seed).with_n_walkers(walkers)?.with_executor(exec);
@@ -110,6 +110,7 @@ fn sample(a: &Args, density: Spin, exec: Arc<dyn Executor>, stop: Option<Arc<Ato
     println!("rows {}", chain.n_rows());
     println!("outcome {}", if outcome == RunOutcome::Interrupted { "interrupted" } else { "completed" });
     println!("layout ranks={} threads_per_rank={}", info.ranks, info.threads_per_rank);
+    println!("model_iters {iters} ({:.1} us at {:.3} ns/iteration)", iters as f64 * Spin::ns_per_iter() / 1e3, Spin::ns_per_iter());
     println!("failures {}", chain.failures());
     println!("acceptance {:.4}", chain.mean_acceptance_rate());
     println!("wall_seconds {wall:.6}");
