@@ -147,6 +147,53 @@ pub fn check_launcher(rank: usize, size: usize, env: impl Fn(&str) -> Option<Str
     Ok(())
 }
 
+/// True when a launcher (OpenMPI's or another MPI's `mpirun`, `srun`) started this
+/// process, i.e. one of the variables [`check_launcher`] compares is set. Without
+/// a launcher the CLI runs without MPI at all.
+pub fn launched_by_mpi() -> bool {
+    SIZE_VARS.iter().chain(RANK_VARS).any(|k| std::env::var_os(k).is_some())
+}
+
+/// Rayon threads per rank when none were asked for: `RAYON_NUM_THREADS`, else
+/// `SLURM_CPUS_PER_TASK`, else this node's cores shared evenly among the ranks on
+/// it (`OMPI_COMM_WORLD_LOCAL_SIZE`, `MPI_LOCALNRANKS` or `SLURM_NTASKS_PER_NODE`),
+/// at least 1. `env` looks a variable up; `cores` is the node's core count.
+pub fn default_threads_per_rank(env: impl Fn(&str) -> Option<String>, cores: usize) -> usize {
+    let num = |k: &str| env(k).and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0);
+    if let Some(n) = num("RAYON_NUM_THREADS").or_else(|| num("SLURM_CPUS_PER_TASK")) {
+        return n;
+    }
+    let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]
+        .iter()
+        .find_map(|k| num(k))
+        .unwrap_or(1);
+    (cores / local).max(1)
+}
+
+/// Rank 0 sends `text` to every rank (`None`: "nothing to do", e.g. after a bad
+/// config); every rank returns what rank 0 sent. Collective: all ranks must call
+/// it; `text` is ignored on other ranks. Used by the CLI to hand the workers the
+/// run file, so that they never read the chain file.
+pub fn broadcast_text(text: Option<&str>) -> Option<String> {
+    let world = SimpleCommunicator::world();
+    let root = world.process_at_rank(0);
+    let is_root = world.rank() == 0;
+    let mut header = [0u64; 2];
+    if is_root {
+        header = [u64::from(text.is_some()), text.map_or(0, |t| t.len() as u64)];
+    }
+    root.broadcast_into(&mut header[..]);
+    if header[0] == 0 {
+        return None;
+    }
+    let mut buf = vec![0u8; header[1] as usize];
+    if is_root {
+        buf.copy_from_slice(text.unwrap_or_default().as_bytes());
+    }
+    root.broadcast_into(&mut buf[..]);
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
 /// Contiguous blocks of `n` rows over `size` ranks: `(counts, displacements)` in
 /// rows. Blocks differ by at most one row; the larger ones go to the last ranks,
 /// leaving rank 0 (which also coordinates) the lighter share.
@@ -193,6 +240,7 @@ struct Scratch {
     send: Vec<f64>,
     recv: Vec<f64>,
     ranks: Vec<RankStats>,
+    totals: EvalStats,
 }
 
 /// The executor of rank 0: scatters each batch over all ranks (itself included),
@@ -253,6 +301,11 @@ impl MpiExecutor {
     /// Evaluations, failures and evaluation time of each rank so far.
     pub fn rank_stats(&self) -> Vec<RankStats> {
         self.scratch.lock().unwrap_or_else(|e| e.into_inner()).ranks.clone()
+    }
+
+    /// Evaluating / communicating / waiting time and failures of every batch so far.
+    pub fn totals(&self) -> EvalStats {
+        self.scratch.lock().unwrap_or_else(|e| e.into_inner()).totals
     }
 
     /// Tell the workers to leave [`run_worker`]. Idempotent; called on drop. After
@@ -366,7 +419,9 @@ impl Executor for MpiExecutor {
         let gather = (t3 - t2).as_secs_f64();
         let wait = (slowest_other - my_eval).clamp(0.0, gather);
         let comm = (t1 - t0).as_secs_f64() + gather - wait;
-        EvalStats { failures, eval_seconds: my_eval, comm_seconds: comm, wait_seconds: wait }
+        let stats = EvalStats { failures, eval_seconds: my_eval, comm_seconds: comm, wait_seconds: wait };
+        s.totals += stats;
+        stats
     }
 
     fn info(&self) -> ExecutorInfo {
@@ -472,6 +527,15 @@ mod tests {
         check_launcher(0, 1, env(&[])).unwrap();
         check_launcher(2, 4, env(&[("OMPI_COMM_WORLD_SIZE", "4"), ("OMPI_COMM_WORLD_RANK", "2"), ("PMIX_RANK", "2")]))
             .unwrap();
+    }
+
+    #[test]
+    fn threads_per_rank_default_shares_the_node() {
+        assert_eq!(default_threads_per_rank(env(&[]), 8), 8);
+        assert_eq!(default_threads_per_rank(env(&[("OMPI_COMM_WORLD_LOCAL_SIZE", "4")]), 8), 2);
+        assert_eq!(default_threads_per_rank(env(&[("OMPI_COMM_WORLD_LOCAL_SIZE", "16")]), 8), 1);
+        assert_eq!(default_threads_per_rank(env(&[("SLURM_CPUS_PER_TASK", "3"), ("MPI_LOCALNRANKS", "4")]), 8), 3);
+        assert_eq!(default_threads_per_rank(env(&[("RAYON_NUM_THREADS", "5"), ("SLURM_CPUS_PER_TASK", "3")]), 8), 5);
     }
 
     #[test]
