@@ -97,5 +97,65 @@ PMI_SIZE=4 PMI_RANK=0 timeout 60 "$BIN" --steps 5 >"$TMP/foreign.out" 2>"$TMP/fo
 check "foreign launcher: exit code" "2" "$rc"
 grep -q "different MPI" "$TMP/foreign.err" && echo "  ok   foreign launcher: message names the cause" || { echo "  FAIL message: $(cat "$TMP/foreign.err")"; fail=1; }
 
+echo "-- climcal run/resume under mpirun: HDF5 files identical in data (mcmc/chain, mcmc/log_prob)"
+cargo build --quiet --bin climcal
+CLI=target/debug/climcal
+cat >"$TMP/g.toml" <<'TOML'
+[parameters.a]
+prior = { dist = "normal", mean = 0.0, std = 3.0 }
+[parameters.b]
+prior = { dist = "uniform", lower = -5.0, upper = 5.0 }
+[parameters.c]
+prior = { dist = "log_normal", mu = 0.0, sigma = 1.0 }
+transform = "log"
+[model]
+name = "gaussian"
+options = { mean = [1.0, -2.0, 3.0], std = [1.0, 2.0, 0.5], sleep_us = 1000 }
+[sampler]
+n_walkers = 16
+n_steps = 200
+seed = 42
+[output]
+checkpoint_every = 20
+TOML
+data() { h5dump -d mcmc/chain -d mcmc/log_prob "$1" | tail -n +2; }  # drop the line naming the file
+iteration() { h5dump -a mcmc/iteration "$1" 2>/dev/null | grep -A1 "DATA {" | tail -1 | sed -E 's/.*: *([0-9]+).*/\1/'; }
+run cli_ref 120 "$CLI" run "$TMP/g.toml" -o "$TMP/ref.h5" -q --threads 4
+data "$TMP/ref.h5" >"$TMP/ref.txt"
+for lay in "2 1" "4 2"; do
+  read -r n t <<<"$lay"
+  run "cli_n$n" 300 "${MPIRUN[@]}" -n "$n" "$CLI" run "$TMP/g.toml" -o "$TMP/n$n.h5" -q --threads "$t"
+  if cmp -s "$TMP/ref.txt" <(data "$TMP/n$n.h5"); then echo "  ok   climcal run, mpirun -n $n x $t threads: same data as no mpirun"; else echo "  FAIL climcal run -n $n: data differ"; fail=1; fi
+done
+if "$CLI" info "$TMP/n4.h5" | grep -q "layout: 4 MPI rank(s) × 2 thread(s) per rank; last run: evaluating"; then
+  echo "  ok   climcal info shows ranks, threads and eval/comm/wait"
+else
+  echo "  FAIL climcal info layout line: $("$CLI" info "$TMP/n4.h5" | grep layout)"; fail=1
+fi
+
+echo "-- kill -9 of rank 1 mid-run: OpenMPI aborts the job, the checkpoint survives, resume on 4 ranks is identical"
+"${MPIRUN[@]}" -n 2 "$CLI" run "$TMP/g.toml" -o "$TMP/k.h5" -q --threads 1 >"$TMP/k.log" 2>&1 &
+mp=$!
+killed=""
+for _ in $(seq 1 120); do  # until the second checkpoint (iteration 40) is committed
+  [ "$(iteration "$TMP/k.h5")" -ge 40 ] 2>/dev/null && break
+  sleep 0.5
+done
+for p in $(pgrep -P "$mp"); do
+  if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q '^OMPI_COMM_WORLD_RANK=1$'; then kill -KILL "$p"; killed=$p; fi
+done
+rc=0
+wait "$mp" || rc=$?
+if [ -n "$killed" ] && [ "$rc" != 0 ]; then echo "  ok   rank 1 killed, job aborted (mpirun rc $rc)"; else echo "  FAIL kill: killed='$killed' rc=$rc"; fail=1; fi
+it=$(iteration "$TMP/k.h5")
+if [ "${it:-0}" -gt 0 ] && [ "${it:-0}" -lt 200 ]; then echo "  ok   checkpoint survived at iteration $it"; else echo "  FAIL checkpoint iteration '$it'"; fail=1; fi
+run cli_resume 300 "${MPIRUN[@]}" -n 4 "$CLI" resume "$TMP/k.h5" -q --threads 1
+if cmp -s "$TMP/ref.txt" <(data "$TMP/k.h5"); then echo "  ok   resumed on 4 ranks: same data as the uninterrupted run"; else echo "  FAIL resumed chain differs"; fail=1; fi
+
+echo "-- a bad run file under mpirun: exit 2, no hang"
+rc=0
+timeout 120 "${MPIRUN[@]}" -n 2 "$CLI" run "$TMP/nonexistent.toml" -q >"$TMP/bad.out" 2>&1 || rc=$?
+if [ "$rc" == 2 ]; then echo "  ok   bad run file: exit 2"; else echo "  FAIL bad run file: rc $rc"; fail=1; fi
+
 if [ "$fail" != 0 ]; then echo "30-mpi: FAILED"; exit 1; fi
 echo "30-mpi: all passed"
