@@ -127,11 +127,36 @@ fn main() -> ExitCode {
         Command::Info(_) => true,
     };
     init_logging(quiet);
+    // Under mpirun/srun: rank 0 runs the command, the other ranks serve evaluations.
+    #[cfg(feature = "mpi")]
+    let _mpi = match &cli.command {
+        Command::Run(_) | Command::Resume(_) if climcal::executor::mpi::launched_by_mpi() => match cluster::start() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("climcal: error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    #[cfg(feature = "mpi")]
+    if let Some(w) = &_mpi {
+        if !w.is_coordinator() {
+            let threads = match &cli.command {
+                Command::Run(a) => a.common.threads,
+                Command::Resume(a) => a.common.threads,
+                Command::Info(_) => None,
+            };
+            return cluster::worker(w.rank(), threads);
+        }
+    }
     let r = match cli.command {
         Command::Run(a) => cmd_run(a),
         Command::Resume(a) => cmd_resume(a),
         Command::Info(a) => cmd_info(a),
     };
+    #[cfg(feature = "mpi")]
+    cluster::release_workers();
     match r {
         Ok(code) => code,
         Err(e) => {
@@ -148,8 +173,15 @@ fn init_logging(quiet: bool) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).with_target(false).try_init();
 }
 
-/// The executor for `--threads` (None = rayon's global pool, 1 = serial).
-fn make_executor(threads: Option<usize>) -> Result<Arc<dyn Executor>> {
+/// The executor for `--threads` (None = rayon's global pool, 1 = serial). Under
+/// MPI, rank 0 first hands `cfg` to the other ranks, then scatters every batch
+/// over all ranks.
+fn make_executor(threads: Option<usize>, cfg: &RunConfig) -> Result<Arc<dyn Executor>> {
+    #[cfg(feature = "mpi")]
+    if cluster::active() {
+        return cluster::coordinator_executor(threads, cfg);
+    }
+    let _ = cfg;
     Ok(match threads {
         Some(0) => return Err(Error::InvalidSampler("--threads must be >= 1".into())),
         Some(1) => Arc::new(SerialExecutor),
@@ -198,7 +230,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let problem = cfg.build_problem()?;
     let seed = a.seed.unwrap_or_else(|| cfg.seed_or_random());
     let steps = a.steps.unwrap_or(cfg.file.sampler.n_steps);
-    let executor = make_executor(a.common.threads)?;
+    let executor = make_executor(a.common.threads, &cfg)?;
     let info = executor.info();
     let sampler = cfg.sampler(&problem, seed, executor)?;
     let mut state = problem.initial_state(&sampler)?;
@@ -274,7 +306,7 @@ fn cmd_resume(a: ResumeArgs) -> Result<ExitCode> {
         Some(n) => n,
         None => meta.n_steps_target.saturating_sub(st.iteration),
     };
-    let executor = make_executor(a.common.threads)?;
+    let executor = make_executor(a.common.threads, &cfg)?;
     let info = executor.info();
     let sampler = cfg.sampler(&problem, meta.seed, executor)?;
     let (mut sink, point) = HdfSink::open_resume(file)?;
@@ -307,6 +339,8 @@ fn fingerprint_diff(a: &str, b: &str) -> String {
 }
 
 fn finish(out: &Path, outcome: RunOutcome, state: &SamplerState, sink: &HdfSink) -> Result<ExitCode> {
+    #[cfg(feature = "mpi")]
+    cluster::record_times(out)?;
     match outcome {
         RunOutcome::Interrupted => {
             eprintln!(
@@ -552,6 +586,12 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
         );
     }
     println!("acceptance: mean {acc_mean:.3} (walkers {acc_min:.3}–{acc_max:.3}); failed evaluations: {}", chain.failures());
+    if let Some(m) = &meta {
+        let times = climcal::storage::read_eval_times(&a.file)
+            .map(|[e, c, w]| format!("; last run: evaluating {e:.3} s, communicating {c:.3} s, waiting {w:.3} s (rank 0)"))
+            .unwrap_or_default();
+        println!("layout: {} MPI rank(s) × {} thread(s) per rank{times}", m.ranks, m.threads);
+    }
     if converged {
         println!("converged: yes (R-hat < 1.1 and N > 50 τ for every parameter)");
     } else {
@@ -561,4 +601,115 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// MPI wiring (feature `mpi`): rank 0 does everything the CLI does without MPI and
+/// evaluates through an [`MpiExecutor`]; the other ranks receive the run file from
+/// rank 0, build the same problem and serve evaluations until released. Workers
+/// never open the chain file.
+#[cfg(feature = "mpi")]
+mod cluster {
+    use std::path::Path;
+    use std::process::ExitCode;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use climcal::config::RunConfig;
+    use climcal::error::Result;
+    use climcal::executor::mpi::{self, MpiExecutor, MpiWorld};
+    use climcal::executor::{Executor, RayonExecutor};
+
+    static ACTIVE: AtomicBool = AtomicBool::new(false);
+    static SHARED: AtomicBool = AtomicBool::new(false);
+    static EXECUTOR: Mutex<Option<Arc<MpiExecutor>>> = Mutex::new(None);
+
+    /// Initialise MPI (refusing a launcher from another MPI: exit 2).
+    pub fn start() -> Result<MpiWorld> {
+        let w = mpi::init()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        Ok(w)
+    }
+
+    pub fn active() -> bool {
+        ACTIVE.load(Ordering::SeqCst)
+    }
+
+    fn threads_or_default(threads: Option<usize>) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        threads.unwrap_or_else(|| mpi::default_threads_per_rank(|k| std::env::var(k).ok(), cores))
+    }
+
+    /// Rank 0: send the validated run file to the workers, then build the executor.
+    pub fn coordinator_executor(threads: Option<usize>, cfg: &RunConfig) -> Result<Arc<dyn Executor>> {
+        if threads == Some(0) {
+            return Err(climcal::Error::InvalidSampler("--threads must be >= 1".into()));
+        }
+        let payload = format!("{}\n{}", cfg.base_dir.display(), cfg.text);
+        mpi::broadcast_text(Some(&payload));
+        SHARED.store(true, Ordering::SeqCst);
+        let exec = Arc::new(MpiExecutor::new(RayonExecutor::with_threads(threads_or_default(threads))?)?);
+        let info = exec.info();
+        tracing::info!("MPI: {} ranks, threads per rank {:?}", info.ranks, exec.threads_by_rank());
+        *EXECUTOR.lock().unwrap_or_else(|e| e.into_inner()) = Some(exec.clone());
+        Ok(exec)
+    }
+
+    /// Rank 0, after the run: store the evaluating/communicating/waiting split.
+    pub fn record_times(out: &Path) -> Result<()> {
+        let guard = EXECUTOR.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(exec) = guard.as_ref() {
+            let t = exec.totals();
+            let by_rank: Vec<String> =
+                exec.rank_stats().iter().enumerate().map(|(r, s)| format!("{r}:{}/{}", s.failures, s.evaluations)).collect();
+            tracing::info!(
+                "MPI: {} ranks × {} threads: rank 0 evaluating {:.3} s, communicating {:.3} s, waiting {:.3} s; failed/evaluated by rank {}",
+                exec.ranks(),
+                exec.info().threads_per_rank,
+                t.eval_seconds,
+                t.comm_seconds,
+                t.wait_seconds,
+                by_rank.join(" ")
+            );
+            climcal::storage::set_eval_times(out, &t)?;
+        }
+        Ok(())
+    }
+
+    /// Rank 0, whatever happened: release the workers (with "nothing to do" when
+    /// the run file was never sent, e.g. after a bad config).
+    pub fn release_workers() {
+        if !active() {
+            return;
+        }
+        if !SHARED.swap(true, Ordering::SeqCst) {
+            mpi::broadcast_text(None);
+        }
+        if let Some(exec) = EXECUTOR.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            exec.shutdown();
+        }
+    }
+
+    /// Ranks other than 0: build the problem rank 0 sends and serve evaluations.
+    pub fn worker(rank: usize, threads: Option<usize>) -> ExitCode {
+        // mpirun forwards Ctrl-C/SIGTERM to every rank: workers carry on until rank 0
+        // has finished its step and checkpointed, then it releases them.
+        let _ = ctrlc::set_handler(|| {});
+        let Some(payload) = mpi::broadcast_text(None) else {
+            return ExitCode::SUCCESS; // rank 0 reports the error
+        };
+        let (dir, text) = payload.split_once('\n').unwrap_or((".", ""));
+        let r = RunConfig::from_toml_str(text, dir)
+            .and_then(|cfg| cfg.build_problem())
+            .and_then(|problem| {
+                let local = RayonExecutor::with_threads(threads_or_default(threads))?;
+                mpi::run_worker(&*problem.density, &local)
+            });
+        match r {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("climcal: MPI rank {rank}: error: {e}");
+                ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+            }
+        }
+    }
 }

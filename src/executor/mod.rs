@@ -21,6 +21,9 @@ pub struct EvalStats {
     pub eval_seconds: f64,
     /// Wall time spent moving data between processes (seconds).
     pub comm_seconds: f64,
+    /// Wall time the coordinator waited for slower ranks to finish their blocks
+    /// (seconds; MPI only, 0 otherwise).
+    pub wait_seconds: f64,
 }
 
 impl std::ops::AddAssign for EvalStats {
@@ -28,6 +31,7 @@ impl std::ops::AddAssign for EvalStats {
         self.failures += o.failures;
         self.eval_seconds += o.eval_seconds;
         self.comm_seconds += o.comm_seconds;
+        self.wait_seconds += o.wait_seconds;
     }
 }
 
@@ -100,7 +104,7 @@ impl Executor for SerialExecutor {
     fn evaluate(&self, density: &dyn LogDensity, points: &[f64], ln_probs: &mut [f64], blobs: &mut [f64]) -> EvalStats {
         let t0 = Instant::now();
         let failures = eval_block(density, points, ln_probs, blobs);
-        EvalStats { failures, eval_seconds: t0.elapsed().as_secs_f64(), comm_seconds: 0.0 }
+        EvalStats { failures, eval_seconds: t0.elapsed().as_secs_f64(), comm_seconds: 0.0, wait_seconds: 0.0 }
     }
     fn info(&self) -> ExecutorInfo {
         ExecutorInfo { ranks: 1, threads_per_rank: 1 }
@@ -193,7 +197,7 @@ impl Executor for RayonExecutor {
     fn evaluate(&self, density: &dyn LogDensity, points: &[f64], ln_probs: &mut [f64], blobs: &mut [f64]) -> EvalStats {
         let t0 = Instant::now();
         let failures = self.evaluate_local(density, points, ln_probs, blobs);
-        EvalStats { failures, eval_seconds: t0.elapsed().as_secs_f64(), comm_seconds: 0.0 }
+        EvalStats { failures, eval_seconds: t0.elapsed().as_secs_f64(), comm_seconds: 0.0, wait_seconds: 0.0 }
     }
     fn info(&self) -> ExecutorInfo {
         ExecutorInfo { ranks: 1, threads_per_rank: self.threads() }

@@ -51,3 +51,115 @@ impl LogDensity for Rosenbrock {
         -s / self.scale
     }
 }
+
+/// How a [`Spin`] model fails inside its failure region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fault {
+    /// Never fails (default).
+    #[default]
+    None,
+    /// Panics (executors catch it: −∞, counted).
+    Panic,
+    /// Returns NaN (a failed model run: −∞, counted).
+    Nan,
+}
+
+/// A test model of tunable cost: the standard normal log-density in `dim`
+/// dimensions plus a busy loop of `iters` dependent integer operations. The result
+/// does not depend on the loop, so it is deterministic whatever the machine; the
+/// loop does real work (it is not a timed sleep), so oversubscribed cores show up
+/// in benchmarks as they would for a real model.
+///
+/// For fault tests, points with `x[0] > fail_above` fail as `fault` says
+/// (default: [`Fault::None`]).
+#[derive(Debug, Clone)]
+pub struct Spin {
+    pub dim: usize,
+    /// Loop iterations per evaluation (default from [`Spin::new`]'s calibration).
+    pub iters: u64,
+    pub fault: Fault,
+    pub fail_above: f64,
+}
+
+static SPIN_NS_PER_ITER: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+
+#[inline(never)]
+fn spin_loop(iters: u64) -> u64 {
+    let mut h: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..iters {
+        h = std::hint::black_box(h).wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    }
+    h
+}
+
+impl Spin {
+    /// A model costing about `micros` µs per evaluation on this machine (calibrated
+    /// once per process, best of five timings so that a busy machine does not
+    /// shorten the loop).
+    pub fn new(dim: usize, micros: f64) -> Self {
+        let iters = (micros.max(0.0) * 1000.0 / Self::ns_per_iter()).round() as u64;
+        Self::with_iters(dim, iters)
+    }
+
+    /// A model with exactly `iters` loop iterations per evaluation.
+    pub fn with_iters(dim: usize, iters: u64) -> Self {
+        Self { dim, iters, fault: Fault::None, fail_above: f64::INFINITY }
+    }
+
+    /// Fail as `fault` says for points with `x[0] > above`.
+    #[must_use]
+    pub fn with_fault(mut self, fault: Fault, above: f64) -> Self {
+        self.fault = fault;
+        self.fail_above = above;
+        self
+    }
+
+    /// Measured cost of one loop iteration on this machine, ns.
+    pub fn ns_per_iter() -> f64 {
+        *SPIN_NS_PER_ITER.get_or_init(|| {
+            const N: u64 = 200_000;
+            let mut best = f64::INFINITY;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                std::hint::black_box(spin_loop(std::hint::black_box(N)));
+                best = best.min(t.elapsed().as_nanos() as f64 / N as f64);
+            }
+            best.max(1e-3)
+        })
+    }
+}
+
+impl LogDensity for Spin {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn ln_prob(&self, x: &[f64]) -> f64 {
+        std::hint::black_box(spin_loop(self.iters));
+        if x[0] > self.fail_above {
+            match self.fault {
+                Fault::None => {}
+                Fault::Panic => panic!("spin model: injected failure at x[0] = {} > {}", x[0], self.fail_above),
+                Fault::Nan => return f64::NAN,
+            }
+        }
+        -0.5 * x.iter().map(|v| v * v).sum::<f64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spin_is_a_gaussian_with_faults_in_its_region() {
+        let s = Spin::with_iters(2, 1000);
+        assert_eq!(s.ln_prob(&[1.0, 2.0]), -2.5);
+        let n = Spin::with_iters(2, 10).with_fault(Fault::Nan, 0.5);
+        assert!(n.ln_prob(&[0.6, 0.0]).is_nan());
+        assert_eq!(n.ln_prob(&[0.4, 0.0]), -0.08000000000000002);
+        let p = Spin::with_iters(1, 10).with_fault(Fault::Panic, 0.0);
+        assert!(std::panic::catch_unwind(|| p.ln_prob(&[1.0])).is_err());
+        assert!(Spin::ns_per_iter() > 0.0);
+        assert_eq!(Spin::new(3, 0.0).iters, 0);
+    }
+}

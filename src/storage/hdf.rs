@@ -587,3 +587,26 @@ pub fn write_chain(path: &Path, chain: &Chain, meta: Option<&ChainMeta>) -> Resu
     drop((g, c));
     f.close().map_err(&e)
 }
+
+/// Record how the last run's evaluation time split (attrs `eval_seconds`,
+/// `comm_seconds`, `wait_seconds` of group `climcal`; see
+/// [`crate::executor::EvalStats`]), for `climcal info`. Added for MPI runs.
+pub fn set_eval_times(path: &Path, stats: &crate::executor::EvalStats) -> Result<()> {
+    let f = open_retry(path, true)?;
+    let e = h5(path, "cannot write");
+    let c = f.group("climcal").map_err(&e)?;
+    set_attr(&c, "eval_seconds", &stats.eval_seconds).map_err(&e)?;
+    set_attr(&c, "comm_seconds", &stats.comm_seconds).map_err(&e)?;
+    set_attr(&c, "wait_seconds", &stats.wait_seconds).map_err(&e)?;
+    f.flush().map_err(&e)?;
+    drop(c);
+    f.close().map_err(&e)
+}
+
+/// The times [`set_eval_times`] recorded, `[eval, comm, wait]` seconds, if any.
+pub fn read_eval_times(path: &Path) -> Option<[f64; 3]> {
+    let f = File::open(path).ok()?;
+    let c = f.group("climcal").ok()?;
+    let g = |k: &str| get_attr::<f64>(&c, k).ok();
+    Some([g("eval_seconds")?, g("comm_seconds")?, g("wait_seconds")?])
+}

@@ -34,7 +34,7 @@ use crate::sampler::{Chain, CheckpointSink, RunOptions, SamplerState};
 pub mod hdf;
 
 #[cfg(feature = "hdf5")]
-pub use hdf::{read_chain, read_resume, write_chain, HdfSink, ResumePoint};
+pub use hdf::{read_chain, read_eval_times, read_resume, set_eval_times, write_chain, HdfSink, ResumePoint};
 
 #[cfg(not(feature = "hdf5"))]
 mod nohdf;
