@@ -782,7 +782,10 @@ fn run_lbfgs(problem: &BatchProblem<'_>, x0: Vec<f64>, v0: f64, max_iters: u64, 
         Ok(s) => s,
         Err(e) => return (0, format!("error: {e}")),
     };
-    let res = ArgminExecutor::new(problem, solver).configure(|s| s.param(x0).cost(cost_of(v0)).max_iters(max_iters)).run();
+    // The start's value is known; handing it to argmin as a state cost would make
+    // L-BFGS see "no change in cost" and stop at once, so prefetch it instead.
+    problem.insert_known(&x0, v0);
+    let res = ArgminExecutor::new(problem, solver).configure(|s| s.param(x0).max_iters(max_iters)).run();
     outcome(res.map(|r| (r.state.get_iter(), r.state.get_termination_reason().cloned())))
 }
 
