@@ -63,6 +63,7 @@ pub use problem::{cost_of, FAILED_COST};
 use crate::density::LogDensity;
 use crate::error::{Error, Result};
 use crate::executor::{Executor, RayonExecutor};
+use crate::parameter::ParameterSet;
 use crate::posterior::Posterior;
 use crate::sampler::ensemble::PriorSampler;
 use crate::sampler::rng::walker_rng;
@@ -385,6 +386,21 @@ impl BestFit {
 
 fn is_json(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+/// Starting points drawn from a [`ParameterSet`]'s priors (physical draws mapped to
+/// sampler space), for densities that carry priors but are not a [`Posterior`].
+#[derive(Clone)]
+pub struct ParameterPrior(pub ParameterSet);
+
+impl PriorSampler for ParameterPrior {
+    fn sample_prior(&self, rng: &mut dyn RngCore, out: &mut [f64]) {
+        let mut x = vec![0.0; out.len()];
+        for (i, d) in self.0.defs().enumerate() {
+            x[i] = d.prior.sample(1, rng)[0];
+        }
+        self.0.to_sampler(&x, out);
+    }
 }
 
 /// Where starting points (and the scale of the problem) come from.
