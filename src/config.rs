@@ -253,6 +253,10 @@ pub enum InitConfig {
     /// A Gaussian ball of `radius` (sampler space, default `1e-3`) around `center`
     /// (physical values, by parameter name or as a list).
     Ball { center: CenterSpec, radius: f64 },
+    /// A ball of `radius` (default `1e-3`) around the best fit: read from `file`
+    /// (written by `climcal optimize -o`), or found by `climcal run` with L-BFGS
+    /// before sampling when no file is given. `init = "best"` is the short form.
+    Best { file: Option<PathBuf>, radius: f64 },
 }
 
 /// A ball centre: `{ name = value, … }` or `[v0, v1, …]`.
@@ -269,6 +273,11 @@ enum InitTable {
     Prior,
     Ball {
         center: CenterSpec,
+        #[serde(default = "default_radius")]
+        radius: f64,
+    },
+    Best {
+        file: Option<PathBuf>,
         #[serde(default = "default_radius")]
         radius: f64,
     },
@@ -289,16 +298,18 @@ impl<'de> Deserialize<'de> for InitConfig {
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<InitConfig, E> {
                 match v {
                     "prior" => Ok(InitConfig::Prior),
+                    "best" => Ok(InitConfig::Best { file: None, radius: default_radius() }),
                     "ball" => Err(E::custom(
                         "init = \"ball\" needs a centre: write init = { method = \"ball\", center = { name = value, ... }, radius = 1e-3 }",
                     )),
-                    other => Err(E::custom(format!("unknown init '{other}'; use \"prior\" or {{ method = \"ball\", ... }}"))),
+                    other => Err(E::custom(format!("unknown init '{other}'; use \"prior\", \"best\" or {{ method = \"ball\", ... }}"))),
                 }
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<InitConfig, A::Error> {
                 Ok(match InitTable::deserialize(de::value::MapAccessDeserializer::new(map))? {
                     InitTable::Prior => InitConfig::Prior,
                     InitTable::Ball { center, radius } => InitConfig::Ball { center, radius },
+                    InitTable::Best { file, radius } => InitConfig::Best { file, radius },
                 })
             }
         }
@@ -524,6 +535,12 @@ impl RunConfig {
                 }
                 Init::Prior
             }
+            InitConfig::Best { file, radius } => {
+                if !(*radius > 0.0 && radius.is_finite()) {
+                    return Err(Error::InvalidSampler(format!("[sampler] init.radius must be > 0, got {radius}")));
+                }
+                Init::Best { file: file.as_ref().map(|p| self.resolve(p)), radius: *radius }
+            }
             InitConfig::Ball { center, radius } => {
                 let c = match center {
                     CenterSpec::List(v) => {
@@ -708,6 +725,9 @@ pub enum Init {
     Prior,
     /// Gaussian ball in sampler space around a physical centre.
     Ball { center: Vec<f64>, radius: f64 },
+    /// A ball around the best fit (from `file`, or optimised first); `climcal run`
+    /// turns it into [`Init::Ball`] before sampling.
+    Best { file: Option<PathBuf>, radius: f64 },
 }
 
 /// Everything built from a run file: the density the sampler sees and its metadata.
@@ -764,6 +784,13 @@ impl Problem {
                         pos[k * dim + i] = c[i] + radius * g;
                     }
                 }
+            }
+            Init::Best { .. } => {
+                return Err(Error::Config(
+                    "init = \"best\" needs the best fit first: `climcal run` finds it; from the library, run \
+                     optimizer::PointEstimator and start with InitMethod::Ball { center: best.best_physical(), .. }"
+                        .into(),
+                ))
             }
         }
         sampler.state_from_positions(pos, rngs)

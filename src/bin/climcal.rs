@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use climcal::config::{Problem, RunConfig};
+use climcal::config::{Init, Problem, RunConfig};
 use climcal::density::LogDensity;
 use climcal::error::{Error, Result};
 use climcal::executor::{Executor, RayonExecutor, SerialExecutor};
@@ -36,6 +36,8 @@ enum Command {
     Resume(ResumeArgs),
     /// Summarise a chain file (climcal's or emcee's): posterior table and diagnostics.
     Info(InfoArgs),
+    /// Find the best fit (MAP, or MLE with --mle) of a run file's calibration.
+    Optimize(OptimizeArgs),
 }
 
 #[derive(Args)]
@@ -69,6 +71,11 @@ struct RunArgs {
     /// Seed (default: [sampler] seed, else drawn and recorded).
     #[arg(long)]
     seed: Option<u64>,
+    /// Where walkers start, overriding [sampler] init: `prior`, `best` (optimise
+    /// first with L-BFGS, then a ball of radius 1e-3 around the best fit), or a
+    /// best-fit file written by `climcal optimize -o`.
+    #[arg(long)]
+    init: Option<String>,
     #[command(flatten)]
     common: CommonRunArgs,
 }
@@ -125,12 +132,13 @@ fn main() -> ExitCode {
         Command::Run(a) => a.common.quiet,
         Command::Resume(a) => a.common.quiet,
         Command::Info(_) => true,
+        Command::Optimize(a) => a.quiet,
     };
     init_logging(quiet);
     // Under mpirun/srun: rank 0 runs the command, the other ranks serve evaluations.
     #[cfg(feature = "mpi")]
     let _mpi = match &cli.command {
-        Command::Run(_) | Command::Resume(_) if climcal::executor::mpi::launched_by_mpi() => match cluster::start() {
+        Command::Run(_) | Command::Resume(_) | Command::Optimize(_) if climcal::executor::mpi::launched_by_mpi() => match cluster::start() {
             Ok(w) => Some(w),
             Err(e) => {
                 eprintln!("climcal: error: {e}");
@@ -145,6 +153,7 @@ fn main() -> ExitCode {
             let threads = match &cli.command {
                 Command::Run(a) => a.common.threads,
                 Command::Resume(a) => a.common.threads,
+                Command::Optimize(a) => a.threads,
                 Command::Info(_) => None,
             };
             return cluster::worker(w.rank(), threads);
@@ -154,6 +163,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd_run(a),
         Command::Resume(a) => cmd_resume(a),
         Command::Info(a) => cmd_info(a),
+        Command::Optimize(a) => cmd_optimize(a),
     };
     #[cfg(feature = "mpi")]
     cluster::release_workers();
@@ -231,6 +241,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let seed = a.seed.unwrap_or_else(|| cfg.seed_or_random());
     let steps = a.steps.unwrap_or(cfg.file.sampler.n_steps);
     let executor = make_executor(a.common.threads, &cfg)?;
+    let problem = resolve_best_init(problem, a.init.as_deref(), seed, executor.clone())?;
     let info = executor.info();
     let sampler = cfg.sampler(&problem, seed, executor)?;
     let mut state = problem.initial_state(&sampler)?;
@@ -712,4 +723,136 @@ mod cluster {
             }
         }
     }
+}
+
+#[derive(Args)]
+struct OptimizeArgs {
+    /// The TOML run file.
+    config: PathBuf,
+    /// Write the best fit to this file (`.json` for JSON, else TOML); `climcal run
+    /// --init FILE` starts MCMC around it.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    force: bool,
+    /// lbfgs (default), nelder-mead, particle-swarm, random-search[:N].
+    #[arg(long, default_value = "lbfgs")]
+    method: String,
+    /// Restarts from prior draws (default 4).
+    #[arg(long, default_value_t = 4)]
+    restarts: usize,
+    /// Seed (default: [sampler] seed, else drawn and printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Iterations per restart (default: the method's).
+    #[arg(long)]
+    max_iters: Option<u64>,
+    /// Convergence tolerance (default 1e-6; see docs/optimize.md).
+    #[arg(long, default_value_t = 1e-6)]
+    tolerance: f64,
+    /// Maximise the likelihood instead of the posterior.
+    #[arg(long)]
+    mle: bool,
+    /// Threads for model evaluation (default: all cores; 1 = serial).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print only the best fit.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print the best fit as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A point estimator for a run file's problem: the calibration posterior, or a
+/// density model started from its priors or its init ball centre.
+fn estimator_for(problem: &Problem, objective: climcal::optimizer::Objective, executor: Arc<dyn Executor>) -> Result<climcal::optimizer::PointEstimator> {
+    use climcal::optimizer::{Objective, ParameterPrior, PointEstimator};
+    let est = match &problem.posterior {
+        Some(p) => PointEstimator::from_posterior(p.clone(), objective),
+        None => {
+            if objective == Objective::MaxLikelihood {
+                return Err(Error::Config(format!(
+                    "--mle needs a model with observations ([target]); model '{}' is a plain density: drop --mle",
+                    problem.model_name
+                )));
+            }
+            let est = PointEstimator::new(problem.density.clone());
+            match (&problem.params, &problem.init) {
+                (Some(params), _) => est.with_start_sampler(Arc::new(ParameterPrior(params.clone()))),
+                (None, Init::Ball { center, .. }) => est.with_start_point(center)?,
+                _ => {
+                    return Err(Error::Config(format!(
+                        "model '{}' has no [parameters] priors to draw starting points from; add them or give [sampler] init = {{ method = \"ball\", center = [...] }}",
+                        problem.model_name
+                    )))
+                }
+            }
+        }
+    };
+    Ok(est.with_executor(executor))
+}
+
+/// Turn `--init` / `init = "best"` into a ball around the best fit.
+fn resolve_best_init(mut problem: Problem, flag: Option<&str>, seed: u64, executor: Arc<dyn Executor>) -> Result<Problem> {
+    let radius = match &problem.init {
+        Init::Best { radius, .. } => *radius,
+        _ => 1e-3,
+    };
+    let file = match (flag, &problem.init) {
+        (Some("prior"), _) => {
+            problem.init = Init::Prior;
+            return Ok(problem);
+        }
+        (Some("best"), _) => None,
+        (Some(path), _) => Some(PathBuf::from(path)),
+        (None, Init::Best { file, .. }) => file.clone(),
+        (None, _) => return Ok(problem),
+    };
+    let center = match file {
+        Some(p) => climcal::optimizer::BestFit::read(&p)?.values_for(&problem.names)?,
+        None => {
+            use climcal::optimizer::{Objective, OptimizeMethod, OptimizeOptions};
+            let est = estimator_for(&problem, Objective::MaxPosterior, executor)?;
+            let r = est.optimize(OptimizeMethod::LBFGS, &OptimizeOptions { seed, ..Default::default() })?;
+            tracing::info!("best fit ({} evaluations): {:?}", r.n_evals, r.best_params);
+            r.best_physical()
+        }
+    };
+    problem.init = Init::Ball { center, radius };
+    Ok(problem)
+}
+
+fn cmd_optimize(a: OptimizeArgs) -> Result<ExitCode> {
+    use climcal::optimizer::{Objective, OptimizeMethod, OptimizeOptions};
+    if let Some(out) = &a.output {
+        if out.exists() && !a.force {
+            return Err(Error::Config(format!("{} already exists; use --force to overwrite it", out.display())));
+        }
+    }
+    let cfg = RunConfig::load(&a.config)?;
+    let problem = cfg.build_problem()?;
+    let method: OptimizeMethod = a.method.parse()?;
+    let seed = a.seed.unwrap_or_else(|| cfg.seed_or_random());
+    let objective = if a.mle { Objective::MaxLikelihood } else { Objective::MaxPosterior };
+    let est = estimator_for(&problem, objective, make_executor(a.threads, &cfg)?)?;
+    let opts = OptimizeOptions { n_restarts: a.restarts, max_iters: a.max_iters, tolerance: a.tolerance, seed, keep_samples: false, ..Default::default() };
+    tracing::info!("optimize {}: model '{}', {} parameters, {}, {} restarts, seed {seed}", a.config.display(), problem.model_name, problem.names.len(), method.name(), a.restarts);
+    let r = est.optimize(method, &opts)?;
+    let fit = r.best_fit();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&fit).map_err(|e| Error::Config(format!("cannot encode the best fit: {e}")))?);
+    } else if a.quiet {
+        for (n, v) in &fit.params {
+            println!("{n} = {v:e}");
+        }
+    } else {
+        print!("{}", r.summary());
+    }
+    if let Some(out) = &a.output {
+        fit.write(out)?;
+        tracing::info!("best fit written to {}; start MCMC around it with `climcal run {} --init {}`", out.display(), a.config.display(), out.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -249,7 +249,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
             }
             None => 0.0,
         };
-        EvalStats { failures, eval_seconds, comm_seconds: 0.0 }
+        EvalStats { failures, eval_seconds, ..EvalStats::default() }
     }
 
     /// Number of walkers.

@@ -39,7 +39,7 @@ pub use hdf::{read_chain, read_eval_times, read_resume, set_eval_times, write_ch
 #[cfg(not(feature = "hdf5"))]
 mod nohdf;
 #[cfg(not(feature = "hdf5"))]
-pub use nohdf::{read_chain, read_resume, write_chain, HdfSink, ResumePoint};
+pub use nohdf::{read_chain, read_eval_times, read_resume, set_eval_times, write_chain, HdfSink, ResumePoint};
 
 /// Version of the `climcal` group layout.
 pub const FORMAT_VERSION: u32 = 1;

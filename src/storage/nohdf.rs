@@ -78,3 +78,11 @@ pub fn read_resume(path: &Path) -> Result<ResumePoint> {
 pub fn write_chain(path: &Path, _chain: &Chain, _meta: Option<&ChainMeta>) -> Result<()> {
     unsupported(path)
 }
+/// Without the `hdf5` feature there are no stored timings.
+pub fn read_eval_times(_path: &Path) -> Option<[f64; 3]> {
+    None
+}
+/// Fails: needs the `hdf5` feature.
+pub fn set_eval_times(path: &Path, _stats: &crate::executor::EvalStats) -> Result<()> {
+    unsupported(path)
+}
