@@ -263,3 +263,21 @@ fn info_prints_a_table_and_json() {
     assert!(ps[0]["r_hat"].as_f64().unwrap() > 0.9);
     assert!(j["acceptance_mean"].as_f64().unwrap() > 0.2);
 }
+
+#[test]
+fn until_converged_stops_early_and_example_configs_parse() {
+    let c = Case::new(&GAUSS.replace("thin = 2", "thin = 1"));
+    let (code, err) = c.climcal(&["run", "run.toml", "-q", "--steps", "50000", "--until-converged"]);
+    assert_eq!(code, 0, "{err}");
+    let chain = Chain::load(c.p("out.h5")).unwrap();
+    let n = chain.n_steps();
+    assert!(n < 50000 && n % 100 == 0, "stopped at {n}");
+    // emcee's rule held when it stopped: N > 50 τ for every parameter.
+    for t in chain.autocorr_time_quiet(0) {
+        assert!(50.0 * t < n as f64, "τ = {t}, N = {n}");
+    }
+    for ex in ["toy-gaussian", "toy-rosenbrock", "toy-linear"] {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("cluster-examples/{ex}.toml"));
+        climcal::config::RunConfig::load(&p).unwrap().build_problem().unwrap();
+    }
+}
