@@ -158,6 +158,9 @@ fn existing_output_is_kept_without_force() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("out.h5") && err.contains("--force") && err.contains("resume"), "{err}");
     assert_eq!(std::fs::read_to_string(c.p("out.h5")).unwrap(), "precious");
+    let (code, err) = c.climcal(&["run", "run.toml", "-q", "-o", "no/such/dir.h5"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no/such") && err.contains("does not exist"), "{err}");
     let (code, err) = c.climcal(&["run", "run.toml", "-q", "--force"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(Chain::load(c.p("out.h5")).unwrap().n_rows(), 30);
