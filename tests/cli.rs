@@ -158,6 +158,9 @@ fn existing_output_is_kept_without_force() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("out.h5") && err.contains("--force") && err.contains("resume"), "{err}");
     assert_eq!(std::fs::read_to_string(c.p("out.h5")).unwrap(), "precious");
+    let (code, err) = c.climcal(&["run", "run.toml", "-q", "-o", "no/such/dir.h5"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no/such") && err.contains("does not exist"), "{err}");
     let (code, err) = c.climcal(&["run", "run.toml", "-q", "--force"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(Chain::load(c.p("out.h5")).unwrap().n_rows(), 30);
@@ -262,4 +265,22 @@ fn info_prints_a_table_and_json() {
     assert!((ps[1]["mean"].as_f64().unwrap() + 2.0).abs() < 0.9, "{j}");
     assert!(ps[0]["r_hat"].as_f64().unwrap() > 0.9);
     assert!(j["acceptance_mean"].as_f64().unwrap() > 0.2);
+}
+
+#[test]
+fn until_converged_stops_early_and_example_configs_parse() {
+    let c = Case::new(&GAUSS.replace("thin = 2", "thin = 1"));
+    let (code, err) = c.climcal(&["run", "run.toml", "-q", "--steps", "50000", "--until-converged"]);
+    assert_eq!(code, 0, "{err}");
+    let chain = Chain::load(c.p("out.h5")).unwrap();
+    let n = chain.n_steps();
+    assert!(n < 50000 && n % 100 == 0, "stopped at {n}");
+    // emcee's rule held when it stopped: N > 50 τ for every parameter.
+    for t in chain.autocorr_time_quiet(0) {
+        assert!(50.0 * t < n as f64, "τ = {t}, N = {n}");
+    }
+    for ex in ["toy-gaussian", "toy-rosenbrock", "toy-linear"] {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("cluster-examples/{ex}.toml"));
+        climcal::config::RunConfig::load(&p).unwrap().build_problem().unwrap();
+    }
 }

@@ -43,6 +43,14 @@ fn save_then_load_is_the_identity() {
         assert_eq!(back.blobs_raw(), chain.blobs_raw());
         assert_eq!(back.accepted(), chain.accepted());
         assert_eq!((back.n_steps(), back.thin(), back.failures()), (50, thin, chain.failures()));
+        // emcee's acceptance fraction (accepted / iteration) from the file is ours.
+        let f = hdf5::File::open(&path).unwrap();
+        let acc = f.dataset("mcmc/accepted").unwrap().read_raw::<f64>().unwrap();
+        let it = f.group("mcmc").unwrap().attr("iteration").unwrap().read_scalar::<i64>().unwrap();
+        drop(f);
+        for (a, b) in acc.iter().zip(chain.acceptance_fraction()) {
+            assert!((a / it as f64 - b).abs() < 1e-12, "{a} / {it} vs {b}");
+        }
         // A saved chain holds no sampler state: it cannot be resumed.
         let e = read_resume(&path).unwrap_err().to_string();
         assert!(e.contains("cannot be resumed"), "{e}");

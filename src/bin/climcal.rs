@@ -237,6 +237,9 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
             reason: "already exists; use --force to overwrite it, or `climcal resume` to continue the run it holds".into(),
         });
     }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        return Err(Error::ChainFile { path: out.clone(), reason: format!("directory {} does not exist; create it or choose another -o", dir.display()) });
+    }
     let problem = cfg.build_problem()?;
     let seed = a.seed.unwrap_or_else(|| cfg.seed_or_random());
     let steps = a.steps.unwrap_or(cfg.file.sampler.n_steps);

@@ -176,6 +176,15 @@ fn create_mcmc(f: &File, nw: usize, dim: usize, nb: usize) -> hdf5::Result<Group
     Ok(g)
 }
 
+/// emcee's `accepted`: emcee computes the acceptance fraction as `accepted /
+/// iteration` with `iteration` = stored rows, so for thinned chains the counts are
+/// scaled by rows/steps (unchanged for thin = 1). Exact counts live in the
+/// `climcal` group.
+fn emcee_accepted(accepted: &[u64], rows: usize, steps: u64) -> Vec<f64> {
+    let scale = if steps == 0 || rows as u64 == steps { 1.0 } else { rows as f64 / steps as f64 };
+    accepted.iter().map(|&a| a as f64 * scale).collect()
+}
+
 /// Append rows `rows` of `chain` after `r0` stored rows.
 fn append_rows(g: &Group, chain: &Chain, rows: Range<usize>, r0: usize) -> hdf5::Result<usize> {
     let n = rows.len();
@@ -298,7 +307,7 @@ impl HdfSink {
                 g.dataset("blobs").map_err(&e)?.resize((r, nw, n_blobs)).map_err(&e)?;
             }
         }
-        let acc: Vec<f64> = point.state.accepted.iter().map(|&a| a as f64).collect();
+        let acc = emcee_accepted(&point.state.accepted, r, point.state.iteration);
         g.dataset("accepted").map_err(&e)?.write_raw(&acc).map_err(&e)?;
         f.flush().map_err(&e)?;
         let serial = {
@@ -413,7 +422,7 @@ impl HdfSink {
         set_attr(&slot, "valid", &1u8).map_err(&e)?;
         f.flush().map_err(&e)?;
         // 4. emcee's view: accepted, then the commit point `iteration`.
-        let acc: Vec<f64> = state.accepted.iter().map(|&a| a as f64).collect();
+        let acc = emcee_accepted(&state.accepted, r1, state.iteration);
         g.dataset("accepted").map_err(&e)?.write_raw(&acc).map_err(&e)?;
         self.n_ckpt += 1;
         self.ckpt_seconds += t0.elapsed().as_secs_f64();
@@ -525,6 +534,9 @@ pub fn read_chain(path: &Path) -> Result<(Chain, Option<ChainMeta>)> {
     };
     let accepted_f: Vec<f64> = g.dataset("accepted").and_then(|d| d.read_raw::<f64>()).map_err(&e)?;
     let mut accepted: Vec<u64> = accepted_f.iter().map(|a| a.round().max(0.0) as u64).collect();
+    if let Ok(a) = f.dataset("climcal/accepted").and_then(|d| d.read_raw::<u64>()) {
+        accepted = a; // exact counts of a saved chain
+    }
     let (names, thin, n_steps, failures, meta) = match f.group("climcal") {
         Ok(c) => {
             let meta = read_meta(&c);
@@ -566,9 +578,10 @@ pub fn write_chain(path: &Path, chain: &Chain, meta: Option<&ChainMeta>) -> Resu
     let f = File::create(path).map_err(h5(path, "cannot create"))?;
     let g = create_mcmc(&f, nw, dim, nb).map_err(&e)?;
     let r = append_rows(&g, chain, 0..chain.n_rows(), 0).map_err(&e)?;
-    let acc: Vec<f64> = chain.accepted().iter().map(|&a| a as f64).collect();
+    let acc = emcee_accepted(chain.accepted(), r, chain.n_steps());
     g.dataset("accepted").map_err(&e)?.write_raw(&acc).map_err(&e)?;
     let c = f.create_group("climcal").map_err(&e)?;
+    put(&c, "accepted", &[nw], chain.accepted()).map_err(&e)?;
     let mut m = meta.cloned().unwrap_or_else(|| ChainMeta {
         names: chain.names().to_vec(),
         units: vec![String::new(); dim],

@@ -6,7 +6,9 @@
 //! - group `mcmc`, as emcee's `HDFBackend` writes it: attrs `version`, `nwalkers`,
 //!   `ndim`, `iteration` (rows stored; the commit point), `has_blobs`; datasets
 //!   `chain (rows, nwalkers, ndim)`, `log_prob (rows, nwalkers)`, `accepted
-//!   (nwalkers)` (float64, as emcee) and `blobs (rows, nwalkers, n_blobs)`.
+//!   (nwalkers)` (float64, as emcee; scaled by rows/steps when thinned so that
+//!   emcee's `accepted / iteration` is the acceptance fraction) and
+//!   `blobs (rows, nwalkers, n_blobs)`.
 //! - group `climcal`: attrs `format_version`, `crate_version`, `seed`, `thin`,
 //!   `n_steps_target`, `model`, `config_toml`, `config_dir`, `fingerprint`,
 //!   `ranks`, `threads`, `wall_seconds`, `checkpoint_seconds`, `n_checkpoints`;
@@ -14,7 +16,8 @@
 //!   and two state slots `state0`/`state1` (attrs `valid`, `serial`, `rows`,
 //!   `iteration`, `failures`; datasets `positions` (sampler space), `ln_probs`,
 //!   `blobs`, `rngs (nwalkers, 4)` as [`crate::sampler::rng::rng_to_words`],
-//!   `accepted` (u64)).
+//!   `accepted` (u64, exact counts)); files written by `Chain::save` have no
+//!   slots but `climcal/accepted`, `n_steps` and `failures`.
 //!
 //! Each checkpoint opens the file, appends the new rows, flushes, writes the
 //! state into the slot not holding the last commit, flushes, marks it valid,
