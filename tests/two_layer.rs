@@ -352,7 +352,7 @@ fn options_build_models_and_reject_bad_input() {
     bad("forcing = { constant = 7.8, n_years = 150 }\nfixed = { kappa = 1.0 }", "'kappa'");
     bad("forcing = { file = \"data/nope.csv\" }", "nope.csv");
     bad("forcing = { constant = 7.8 }", "n_years");
-    bad("feedback = \"ecs\"", "[model.forcing]");
+    bad("feedback = \"ecs\"", "[model.options.forcing]");
     bad("forcing = { constant = 7.8, n_years = 10 }\nocean_heat_fraction = 1.5", "ocean_heat_fraction");
 }
 

@@ -621,7 +621,7 @@ impl TwoLayerModel {
         }
     }
 
-    /// Build from the `[model]` options of a run file; relative paths are resolved
+    /// Build from the `[model] options` table of a run file (`[model] name = "two_layer"`); relative paths are resolved
     /// against `base_dir` (the config file's directory).
     ///
     /// ```toml
@@ -643,11 +643,11 @@ impl TwoLayerModel {
     /// ```
     pub fn from_options(opts: &toml::Table, base_dir: &Path) -> Result<Self> {
         let known = ["feedback", "f2x", "time_convention", "ocean_heat_fraction", "fixed", "forcing"];
-        check_keys(opts, &known, "model")?;
+        check_keys(opts, &known, "model.options")?;
         let forcing_t = opts
             .get("forcing")
             .and_then(|v| v.as_table())
-            .ok_or_else(|| Error::Config("two_layer: missing [model.forcing] table (give `file = \"…csv\"` or `constant = …`)".into()))?;
+            .ok_or_else(|| Error::Config("two_layer: missing [model.options.forcing] table (give `file = \"…csv\"` or `constant = …`)".into()))?;
         let forcing = forcing_from_options(forcing_t, base_dir)?;
         let mut b = Self::builder(forcing);
         if let Some(v) = opts.get("feedback") {
@@ -802,7 +802,7 @@ fn forcing_from_options(t: &toml::Table, base_dir: &Path) -> Result<Forcing> {
         "natural_columns",
         "time_column",
     ];
-    check_keys(t, &known, "model.forcing")?;
+    check_keys(t, &known, "model.options.forcing")?;
     let get = |k: &str| t.get(k).map(|v| num(v, &format!("forcing.{k}"))).transpose();
     let first = get("first_year")?;
     let last = get("last_year")?;
@@ -810,7 +810,7 @@ fn forcing_from_options(t: &toml::Table, base_dir: &Path) -> Result<Forcing> {
     let kinds = ["file", "constant", "steps"].iter().filter(|k| t.contains_key(**k)).count();
     if kinds != 1 {
         return Err(Error::Config(
-            "two_layer: [model.forcing] needs exactly one of `file = \"…csv\"`, `constant = <W m-2>` or `steps = [[year, value], …]`".into(),
+            "two_layer: [model.options.forcing] needs exactly one of `file = \"…csv\"`, `constant = <W m-2>` or `steps = [[year, value], …]`".into(),
         ));
     }
     if let Some(f) = t.get("file") {
