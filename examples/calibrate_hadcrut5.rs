@@ -21,8 +21,8 @@ use rand_distr::{Distribution as _, StandardNormal};
 mod setup;
 
 const N_WALKERS: usize = 64;
-const N_STEPS: u64 = 5000;
-const THIN: usize = 10;
+const N_STEPS: u64 = 24000;
+const THIN: usize = 48;
 
 fn quantiles(v: &mut [f64], qs: &[f64]) -> Vec<f64> {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -96,8 +96,12 @@ fn main() -> Result<()> {
     let aer_2019 = forcing.aerosol()[yi(2019.0)];
     let (mut ecs, mut tcr, mut aer, mut aer19) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for row in flat.rows() {
-        let p = TwoLayerParams { lambda: F2X_AR6 / row[col("ecs")], c: row[col("C")], c_d: row[col("C_d")], gamma: row[col("gamma")], epsilon: row[col("epsilon")] };
-        ecs.push(row[col("ecs")]);
+        let lambda = match names.iter().position(|x| x == "lambda") {
+            Some(i) => row[i],
+            None => F2X_AR6 / row[col("ecs")],
+        };
+        let p = TwoLayerParams { lambda, c: row[col("C")], c_d: row[col("C_d")], gamma: row[col("gamma")], epsilon: row[col("epsilon")] };
+        ecs.push(F2X_AR6 / lambda);
         tcr.push(p.tcr(F2X_AR6));
         aer.push(row[col("aerosol_scale")] * aer_2005_14);
         aer19.push(row[col("aerosol_scale")] * aer_2019);

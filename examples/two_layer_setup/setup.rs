@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use climcal::models::two_layer::{Forcing, ForcingColumns, TwoLayerModel};
+use climcal::models::two_layer::{Feedback, Forcing, ForcingColumns, TwoLayerModel};
 use climcal::prelude::*;
 
 /// `cluster-examples/data` of this repository.
@@ -19,17 +19,17 @@ pub fn historical_forcing(data: &Path) -> Result<Forcing> {
     Forcing::from_csv(&data.join("ERF_best_aggregates_1750-2024.csv"), &ForcingColumns::default(), None)
 }
 
-/// ECS-parametrised model; 91 % of the heat uptake is ocean (AR6 WG1 Ch. 7, Box 7.2),
+/// λ-parametrised model; 91 % of the heat uptake is ocean (AR6 WG1 Ch. 7, Box 7.2),
 /// non-aerosol anthropogenic ERF taken as assessed (scale fixed to 1).
 pub fn historical_model(forcing: impl Into<Arc<Forcing>>) -> Result<TwoLayerModel> {
-    TwoLayerModel::builder(forcing).ocean_heat_fraction(0.91).fix("nonaerosol_scale", 1.0).build()
+    TwoLayerModel::builder(forcing).feedback(Feedback::Lambda).ocean_heat_fraction(0.91).fix("nonaerosol_scale", 1.0).build()
 }
 
 /// Physically motivated priors (see docs/two-layer.md for the reasoning).
 pub fn historical_params() -> Result<ParameterSet> {
     let ln = |x: f64| x.ln();
     ParameterSet::new()
-        .add_with("ecs", Arc::new(Uniform::new(0.5, 10.0)?), Transform::Logit, "K")?
+        .add_with("lambda", Arc::new(TruncatedNormal::new(1.16, 0.395, 0.2, 3.0)?), Transform::Logit, "W m-2 K-1")?
         .add_with("C", Arc::new(LogNormal::new(ln(8.0), 0.5)?), Transform::Log, "W yr m-2 K-1")?
         .add_with("C_d", Arc::new(LogNormal::new(ln(100.0), 0.5)?), Transform::Log, "W yr m-2 K-1")?
         .add_with("gamma", Arc::new(LogNormal::new(ln(0.6), 0.5)?), Transform::Log, "W m-2 K-1")?
