@@ -3,3 +3,4 @@
 
 pub mod registry;
 pub mod toy;
+pub mod two_layer;

@@ -20,7 +20,7 @@ use crate::models::toy::{Gaussian, Rosenbrock};
 use crate::runner::{ModelOutput, ModelRunner};
 
 /// Names accepted in `[model] name`.
-pub const MODEL_NAMES: &[&str] = &["gaussian", "rosenbrock", "linear"];
+pub const MODEL_NAMES: &[&str] = &["gaussian", "rosenbrock", "linear", "two_layer"];
 
 /// What a model needs to know about the run file it comes from.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +61,7 @@ pub fn build_model(name: &str, options: &toml::Table, ctx: &ModelContext<'_>) ->
         "gaussian" => gaussian(options, ctx),
         "rosenbrock" => rosenbrock(options, ctx),
         "linear" => linear(options),
+        "two_layer" => Ok(BuiltModel::Runner(Arc::new(crate::models::two_layer::TwoLayerModel::from_options(options, ctx.base_dir)?))),
         _ => Err(Error::Config(format!(
             "unknown model '{name}' in [model] name; known models are {}",
             MODEL_NAMES.join(", ")
