@@ -152,6 +152,23 @@ if [ "${it:-0}" -gt 0 ] && [ "${it:-0}" -lt 200 ]; then echo "  ok   checkpoint 
 run cli_resume 300 "${MPIRUN[@]}" -n 4 "$CLI" resume "$TMP/k.h5" -q --threads 1
 if cmp -s "$TMP/ref.txt" <(data "$TMP/k.h5"); then echo "  ok   resumed on 4 ranks: same data as the uninterrupted run"; else echo "  FAIL resumed chain differs"; fail=1; fi
 
+echo "-- SIGTERM to mpirun running climcal: checkpoint and clean exit; resume without mpirun is identical"
+"${MPIRUN[@]}" -n 2 "$CLI" run "$TMP/g.toml" -o "$TMP/t.h5" -q --threads 1 >"$TMP/t.log" 2>&1 &
+mp=$!
+for _ in $(seq 1 120); do
+  [ "$(iteration "$TMP/t.h5")" -ge 20 ] 2>/dev/null && break
+  sleep 0.5
+done
+kill -TERM "$mp"
+wait "$mp" || true
+if grep -q "interrupted at iteration" "$TMP/t.log" && ! grep -q "exited on signal" "$TMP/t.log"; then
+  echo "  ok   SIGTERM: rank 0 checkpointed at iteration $(iteration "$TMP/t.h5"), no rank killed"
+else
+  echo "  FAIL SIGTERM: $(tail -3 "$TMP/t.log")"; fail=1
+fi
+run cli_resume_t 120 "$CLI" resume "$TMP/t.h5" -q --threads 2
+if cmp -s "$TMP/ref.txt" <(data "$TMP/t.h5"); then echo "  ok   resumed without mpirun: same data as the uninterrupted run"; else echo "  FAIL resumed chain differs"; fail=1; fi
+
 echo "-- a bad run file under mpirun: exit 2, no hang"
 rc=0
 timeout 120 "${MPIRUN[@]}" -n 2 "$CLI" run "$TMP/nonexistent.toml" -q >"$TMP/bad.out" 2>&1 || rc=$?
