@@ -19,7 +19,8 @@
 #SBATCH --cpus-per-task=1          # rayon threads per rank (climcal reads SLURM_CPUS_PER_TASK)
 #SBATCH --time=02:00:00
 #SBATCH --output=climcal-%j.log
-#SBATCH --signal=B:TERM@120        # SIGTERM 2 min before the time limit: checkpoint and exit
+#SBATCH --signal=TERM@120          # SIGTERM to every rank 2 min before the time limit:
+                                   # workers ignore it, rank 0 checkpoints and exits
 
 set -euo pipefail
 module load openmpi 2>/dev/null || true   # the MPI climcal was built against
@@ -30,7 +31,6 @@ export RAYON_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
 # --cpus-per-task=8 gives 4 ranks × 8 threads per node; the chain is the same.
 
 # srun with PMIx (or: mpirun -n $SLURM_NTASKS --bind-to none climcal run ...).
-# `exec` lets the --signal=B:TERM reach srun, which forwards it to every rank.
 OUT=two-layer-cluster.h5
 if [ -e "$OUT" ]; then
   exec srun --mpi=pmix --cpu-bind=none climcal resume "$OUT" --threads "$RAYON_NUM_THREADS"

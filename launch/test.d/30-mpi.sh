@@ -23,7 +23,7 @@ fail=0
 check() { # name expected actual
   if [ "$2" == "$3" ]; then echo "  ok   $1"; else echo "  FAIL $1: expected '$2', got '$3'"; fail=1; fi
 }
-field() { grep "^$1 " "$2" | head -1 | cut -d' ' -f2-; }
+field() { { grep -m1 "^$1 " "$2" 2>/dev/null || true; } | cut -d' ' -f2-; }
 run() { # out-name timeout-seconds command...
   local name=$1 secs=$2; shift 2
   local rc=0
@@ -69,7 +69,7 @@ for f in panic nan; do
     check "$f, -n $n: same failure count" "$nfail" "$(field failures "$TMP/f_${f}_n$n.out")"
   done
   # rank_failures "0:a/b 1:c/d": rank 1 must have hit (and survived) failures.
-  r1=$(field rank_failures "$TMP/f_${f}_n2.out" | tr ' ' '\n' | grep '^1:' | cut -d: -f2 | cut -d/ -f1)
+  r1=$(field rank_failures "$TMP/f_${f}_n2.out" | tr ' ' '\n' | grep '^1:' | cut -d: -f2 | cut -d/ -f1 || true)
   [ "${r1:-0}" -gt 0 ] && echo "  ok   $f: rank 1 caught $r1 failures" || { echo "  FAIL $f: rank 1 saw no failures"; fail=1; }
 done
 
@@ -119,7 +119,7 @@ seed = 42
 checkpoint_every = 20
 TOML
 data() { h5dump -d mcmc/chain -d mcmc/log_prob "$1" | tail -n +2; }  # drop the line naming the file
-iteration() { h5dump -a mcmc/iteration "$1" 2>/dev/null | grep -A1 "DATA {" | tail -1 | sed -E 's/.*: *([0-9]+).*/\1/'; }
+iteration() { h5dump -a mcmc/iteration "$1" 2>/dev/null | grep -A1 "DATA {" | tail -1 | sed -E 's/.*: *([0-9]+).*/\1/' || true; }
 run cli_ref 120 "$CLI" run "$TMP/g.toml" -o "$TMP/ref.h5" -q --threads 4
 data "$TMP/ref.h5" >"$TMP/ref.txt"
 for lay in "2 1" "4 2"; do
@@ -127,10 +127,11 @@ for lay in "2 1" "4 2"; do
   run "cli_n$n" 300 "${MPIRUN[@]}" -n "$n" "$CLI" run "$TMP/g.toml" -o "$TMP/n$n.h5" -q --threads "$t"
   if cmp -s "$TMP/ref.txt" <(data "$TMP/n$n.h5"); then echo "  ok   climcal run, mpirun -n $n x $t threads: same data as no mpirun"; else echo "  FAIL climcal run -n $n: data differ"; fail=1; fi
 done
-if "$CLI" info "$TMP/n4.h5" | grep -q "layout: 4 MPI rank(s) × 2 thread(s) per rank; last run: evaluating"; then
+"$CLI" info "$TMP/n4.h5" >"$TMP/info.txt"
+if grep -q "layout: 4 MPI rank(s) × 2 thread(s) per rank; last run: evaluating" "$TMP/info.txt"; then
   echo "  ok   climcal info shows ranks, threads and eval/comm/wait"
 else
-  echo "  FAIL climcal info layout line: $("$CLI" info "$TMP/n4.h5" | grep layout)"; fail=1
+  echo "  FAIL climcal info layout line: $(grep layout "$TMP/info.txt")"; fail=1
 fi
 
 echo "-- kill -9 of rank 1 mid-run: OpenMPI aborts the job, the checkpoint survives, resume on 4 ranks is identical"
@@ -142,7 +143,7 @@ for _ in $(seq 1 120); do  # until the second checkpoint (iteration 40) is commi
   sleep 0.5
 done
 for p in $(pgrep -P "$mp"); do
-  if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q '^OMPI_COMM_WORLD_RANK=1$'; then kill -KILL "$p"; killed=$p; fi
+  if grep -qxz 'OMPI_COMM_WORLD_RANK=1' "/proc/$p/environ" 2>/dev/null; then kill -KILL "$p"; killed=$p; fi
 done
 rc=0
 wait "$mp" || rc=$?
@@ -151,6 +152,23 @@ it=$(iteration "$TMP/k.h5")
 if [ "${it:-0}" -gt 0 ] && [ "${it:-0}" -lt 200 ]; then echo "  ok   checkpoint survived at iteration $it"; else echo "  FAIL checkpoint iteration '$it'"; fail=1; fi
 run cli_resume 300 "${MPIRUN[@]}" -n 4 "$CLI" resume "$TMP/k.h5" -q --threads 1
 if cmp -s "$TMP/ref.txt" <(data "$TMP/k.h5"); then echo "  ok   resumed on 4 ranks: same data as the uninterrupted run"; else echo "  FAIL resumed chain differs"; fail=1; fi
+
+echo "-- SIGTERM to mpirun running climcal: checkpoint and clean exit; resume without mpirun is identical"
+"${MPIRUN[@]}" -n 2 "$CLI" run "$TMP/g.toml" -o "$TMP/t.h5" -q --threads 1 >"$TMP/t.log" 2>&1 &
+mp=$!
+for _ in $(seq 1 120); do
+  [ "$(iteration "$TMP/t.h5")" -ge 20 ] 2>/dev/null && break
+  sleep 0.5
+done
+kill -TERM "$mp"
+wait "$mp" || true
+if grep -q "interrupted at iteration" "$TMP/t.log" && ! grep -q "exited on signal" "$TMP/t.log"; then
+  echo "  ok   SIGTERM: rank 0 checkpointed at iteration $(iteration "$TMP/t.h5"), no rank killed"
+else
+  echo "  FAIL SIGTERM: $(tail -3 "$TMP/t.log")"; fail=1
+fi
+run cli_resume_t 120 "$CLI" resume "$TMP/t.h5" -q --threads 2
+if cmp -s "$TMP/ref.txt" <(data "$TMP/t.h5"); then echo "  ok   resumed without mpirun: same data as the uninterrupted run"; else echo "  FAIL resumed chain differs"; fail=1; fi
 
 echo "-- a bad run file under mpirun: exit 2, no hang"
 rc=0

@@ -106,6 +106,11 @@ struct InfoArgs {
     discard: usize,
 }
 
+/// Set on MPI ranks other than 0: they ignore Ctrl-C/SIGTERM (which mpirun
+/// forwards to every rank) and serve evaluations until rank 0 has checkpointed
+/// and releases them.
+static IGNORE_INTERRUPTS: AtomicBool = AtomicBool::new(false);
+
 /// Raised by Ctrl-C / SIGTERM: the sampler finishes its step, checkpoints and stops.
 fn stop_flag() -> Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
@@ -113,6 +118,9 @@ fn stop_flag() -> Arc<AtomicBool> {
         let f = Arc::new(AtomicBool::new(false));
         let g = f.clone();
         let _ = ctrlc::set_handler(move || {
+            if IGNORE_INTERRUPTS.load(Ordering::SeqCst) {
+                return;
+            }
             if g.swap(true, Ordering::SeqCst) {
                 eprintln!("climcal: second interrupt, exiting without a checkpoint");
                 std::process::exit(130);
@@ -156,6 +164,7 @@ fn main() -> ExitCode {
                 Command::Optimize(a) => a.threads,
                 Command::Info(_) => None,
             };
+            IGNORE_INTERRUPTS.store(true, Ordering::SeqCst);
             return cluster::worker(w.rank(), threads);
         }
     }
@@ -705,9 +714,6 @@ mod cluster {
 
     /// Ranks other than 0: build the problem rank 0 sends and serve evaluations.
     pub fn worker(rank: usize, threads: Option<usize>) -> ExitCode {
-        // mpirun forwards Ctrl-C/SIGTERM to every rank: workers carry on until rank 0
-        // has finished its step and checkpointed, then it releases them.
-        let _ = ctrlc::set_handler(|| {});
         let Some(payload) = mpi::broadcast_text(None) else {
             return ExitCode::SUCCESS; // rank 0 reports the error
         };
