@@ -127,7 +127,7 @@ fn integrated_time(py: Python<'_>, x: &Bound<'_, PyAny>, c: f64, tol: f64) -> Py
     })
 }
 
-fn two_d<R: Send>(py: Python<'_>, x: &Bound<'_, PyAny>, what: &str, f: impl Fn(ndarray::ArrayView2<f64>) -> R + Send) -> PyResult<R> {
+fn two_d<R: Send>(py: Python<'_>, x: &Bound<'_, PyAny>, what: &str, f: impl Fn(ndarray::ArrayView2<f64>) -> R + Send + Sync) -> PyResult<R> {
     let (a, shape) = contiguous(x, 2, what)?;
     let arr = a.cast::<numpy::PyArrayDyn<f64>>()?.readonly();
     let data = arr.as_slice()?;

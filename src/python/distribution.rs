@@ -88,13 +88,11 @@ fn map_values<'py>(x: &Bound<'py, PyAny>, f: impl Fn(f64) -> f64) -> PyResult<Bo
     if let Ok(v) = x.extract::<f64>() {
         return f(v).into_bound_py_any(py);
     }
-    let arr: PyReadonlyArrayDyn<'py, f64> = x
-        .extract()
-        .or_else(|_| -> PyResult<_> {
-            let np = py.import("numpy")?;
-            np.call_method1("asarray", (x, "float64"))?.extract()
-        })
+    let a = py
+        .import("numpy")?
+        .call_method1("asarray", (x, "float64"))
         .map_err(|_| PyTypeError::new_err("expected a float or an array of floats"))?;
+    let arr = a.extract::<PyReadonlyArrayDyn<'py, f64>>().map_err(PyErr::from)?;
     let out = arr.as_array().mapv(f);
     Ok(numpy::PyArray::from_owned_array(py, out).into_any())
 }

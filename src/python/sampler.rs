@@ -298,8 +298,7 @@ impl PyEnsembleSampler {
                     outputs: crate::runner::ModelRunner::output_names(&**b),
                     cache: Default::default(),
                 });
-                let perm = b
-                    .param_names_vec()
+                let perm = crate::runner::ModelRunner::param_names(&**b)
                     .iter()
                     .map(|n| params.index_of(n))
                     .collect::<Option<Vec<usize>>>();
