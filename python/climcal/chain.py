@@ -248,7 +248,10 @@ class Chain:
         ]
         if use_tau:
             n_rows = self.n_rows - discard
-            for n, t in self.autocorr_time(discard, quiet=True).items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                tau = self.autocorr_time(discard, quiet=True)
+            for n, t in tau.items():
                 if not n_rows > 50 * t:
                     reasons.append(f"{n}: {n_rows} rows is not > 50 tau = {50 * t:.0f}")
         return reasons

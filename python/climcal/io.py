@@ -61,6 +61,22 @@ def _get(group, *keys):
     return None
 
 
+def _committed_slot(c, iteration: int):
+    """The newest valid state slot whose rows equal the committed ``iteration``."""
+    if c is None:
+        return None
+    best = None
+    for name in ("state0", "state1"):
+        if name not in c:
+            continue
+        s = c[name]
+        if not bool(s.attrs.get("valid", False)) or int(s.attrs.get("rows", -1)) != iteration:
+            continue
+        if best is None or int(s.attrs.get("serial", 0)) > int(best.attrs.get("serial", 0)):
+            best = s
+    return best
+
+
 def load(path: str | os.PathLike) -> Chain:
     """Read a chain file (climcal's or emcee's ``HDFBackend``) into a ``Chain``.
 
@@ -106,27 +122,32 @@ def load(path: str | os.PathLike) -> Chain:
             if b.dtype.names is None and b.dtype.kind == "f":
                 blobs = b.reshape(it, nwalkers, -1)
         c = f["climcal"] if "climcal" in f else None
-        names = _get(c, "param_names", "parameter_names", "names")
-        names = _strings(names) if names is not None else [f"p{i}" for i in range(ndim)]
+        names = _get(c, "param_names")
+        names = _strings(names) if names is not None and np.size(names) == ndim else [f"p{i}" for i in range(ndim)]
         thin = int(_get(c, "thin") or 1)
-        n_steps = _get(c, "n_steps", "steps")
-        n_steps = int(n_steps) if n_steps is not None else it * thin
-        failures = int(_get(c, "failures") or 0)
+        n_steps, failures = it * thin, 0
+        slot = _committed_slot(c, it)
+        if slot is not None:
+            n_steps = int(slot.attrs.get("iteration", n_steps))
+            failures = int(slot.attrs.get("failures", 0))
+            if "accepted" in slot:
+                accepted = slot["accepted"][()]
         blob_layout = []
         bn = _get(c, "blob_names")
         if bn is not None:
-            for name in _strings(bn):
-                t = _get(c["blob_times"] if "blob_times" in c else None, name)
-                if t is None:
-                    t = _get(c, f"blob_times/{name}")
-                blob_layout.append((name, np.asarray(t, dtype=float)))
-        meta = {"iteration": it}
+            for label in _strings(bn):
+                var, _, t = label.rpartition("@")
+                if not blob_layout or blob_layout[-1][0] != var:
+                    blob_layout.append((var, []))
+                blob_layout[-1][1].append(float(t))
+            blob_layout = [(v, np.array(ts)) for v, ts in blob_layout]
+        meta = {"iteration": it, "n_steps": n_steps}
         if c is not None:
             for k, v in c.attrs.items():
-                meta[k] = _text(v) if isinstance(v, (bytes, np.bytes_)) else (v.tolist() if isinstance(v, np.ndarray) else v)
-            for k in ("config", "config_toml"):
+                meta[k] = _text(v) if isinstance(v, (bytes, np.bytes_, str)) else (v.tolist() if isinstance(v, np.ndarray) else v)
+            for k in ("units", "priors", "transforms"):
                 if k in c:
-                    meta[k] = _text(c[k][()])
+                    meta[k] = _strings(c[k][()])
     return Chain(
         samples,
         log_prob,

@@ -284,11 +284,34 @@ class EnsembleSampler:
         return chain
 
     def resume(self, path: str | os.PathLike, n_steps: int, **kwargs) -> Chain:
-        """Continue the run stored in the chain file ``path`` for ``n_steps`` more steps.
+        """Continue the run stored in the chain file ``path`` for ``n_steps`` more
+        steps, appending to the file.
 
-        Not available in this build: the chain-file reader of the engine is needed.
+        The sampler must match the file's run (walkers, parameter names and priors);
+        the walkers, log-probabilities and random streams come from the file's last
+        checkpoint, so the continued chain is the one an uninterrupted run gives.
+
+        Parameters
+        ----------
+        path : path
+            A chain file written by ``run(checkpoint_path=...)`` or by the CLI.
+        n_steps : int
+            Steps to add.
+        **kwargs
+            ``thin`` must match the file's; ``progress`` and ``checkpoint_every`` as in ``run``.
+
+        Returns
+        -------
+        Chain
+            The whole chain in the file (all runs), read with ``climcal.load``.
         """
-        raise NotImplementedError("EnsembleSampler.resume needs the engine's chain-file reader")
+        from .io import load
+
+        path = os.fspath(path)
+        state = self._native.resume_state(path)
+        kwargs.setdefault("thin", int(load(path).thin))
+        self.run(state, n_steps, checkpoint_path=path, **kwargs)
+        return load(path)
 
     def __repr__(self) -> str:
         return f"EnsembleSampler(n_walkers={self.n_walkers}, ndim={self.ndim}, seed={self.seed})"

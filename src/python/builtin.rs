@@ -1,14 +1,16 @@
 //! Built-in Rust models reachable by name from Python.
 //!
-//! `one_box` is a one-layer energy-balance toy model kept here until the model
-//! registry (`src/models/registry.rs`) covers the Python front: every other name
-//! is looked up there when it exists.
+//! Names are looked up in the engine's model registry
+//! ([`crate::models::registry`], the same models as the CLI's `[model] name`),
+//! plus `one_box`, a one-layer energy-balance toy model kept here for the Python
+//! tests and examples.
 
 use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::models::registry::{build_model, BuiltModel, ModelContext};
 use crate::runner::{ModelOutput, ModelRunner};
 
 /// One-box energy balance: `C dT/dt = F(t) − λ T`, forward Euler on the forcing's
@@ -68,17 +70,34 @@ impl ModelRunner for OneBox {
 
 /// Names of the built-in models this build knows.
 pub fn names() -> Vec<&'static str> {
-    vec!["one_box"]
+    let mut v: Vec<&'static str> = crate::models::registry::MODEL_NAMES.to_vec();
+    v.push("one_box");
+    v
 }
 
-/// Build a built-in model from its name and options (a JSON object).
+/// Build a built-in model from its name and options (a JSON object). Relative
+/// paths in the options resolve against the current directory.
 pub fn build(name: &str, options: serde_json::Value) -> Result<Arc<dyn ModelRunner>> {
-    match name {
-        "one_box" => {
-            let o: OneBoxOptions = serde_json::from_value(options)
-                .map_err(|e| Error::Config(format!("model 'one_box' options: {e}; known options: times, forcing")))?;
-            Ok(Arc::new(OneBox::new(o.times, o.forcing)?))
-        }
-        other => Err(Error::Config(format!("unknown model '{other}'; the built-in models are {:?}", names()))),
+    if name == "one_box" {
+        let o: OneBoxOptions = serde_json::from_value(options)
+            .map_err(|e| Error::Config(format!("model 'one_box' options: {e}; known options: times, forcing")))?;
+        return Ok(Arc::new(OneBox::new(o.times, o.forcing)?));
+    }
+    if !crate::models::registry::MODEL_NAMES.contains(&name) {
+        return Err(Error::Config(format!("unknown model '{name}'; the built-in models are {:?}", names())));
+    }
+    let table = match toml::Value::try_from(&options) {
+        Ok(toml::Value::Table(t)) => t,
+        Ok(_) => return Err(Error::Config(format!("model '{name}': options must be a dict"))),
+        Err(e) => return Err(Error::Config(format!("model '{name}': options cannot be represented ({e})"))),
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let ctx = ModelContext { base_dir: &cwd, param_names: &[] };
+    match build_model(name, &table, &ctx)? {
+        BuiltModel::Runner(r) => Ok(r),
+        BuiltModel::Density(_) => Err(Error::Config(format!(
+            "model '{name}' is a log-density, not a model with outputs to compare with a target; \
+             sample it with the CLI, or write it as EnsembleSampler(log_prob_fn=..., ndim=...)"
+        ))),
     }
 }

@@ -1,7 +1,7 @@
 //! `EnsembleSampler` and `SamplerState`.
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,11 @@ use super::target::{vec_f64, PyGaussianLikelihood, PyTarget};
 use super::IntoPyResult;
 use crate::density::LogDensity;
 use crate::executor::{eval_block, EvalStats, Executor, ExecutorInfo, RayonExecutor, SerialExecutor};
-use crate::parameter::ParameterSet;
+use crate::parameter::{ParameterSet, Transform};
+use crate::sampler::CheckpointSink;
+use crate::storage::ChainMeta;
+#[cfg(feature = "hdf5")]
+use crate::storage::HdfSink;
 use crate::posterior::Posterior;
 use crate::sampler::ensemble::PriorSampler;
 use crate::sampler::{EnsembleSampler, InitMethod, RunOptions, SamplerState};
@@ -170,6 +174,27 @@ impl Executor for PyBatchModelExecutor {
     }
 }
 
+/// The committed state and metadata of a chain file.
+#[cfg(feature = "hdf5")]
+fn read_resume_point(path: &Path) -> crate::Result<crate::storage::ResumePoint> {
+    crate::storage::read_resume(path)
+}
+
+/// Without HDF5 there is nothing to resume from.
+#[cfg(not(feature = "hdf5"))]
+fn read_resume_point(path: &Path) -> crate::Result<NoResume> {
+    Err(crate::Error::Unsupported(format!(
+        "cannot read {}: this build of climcal has no HDF5 support (feature `hdf5`)",
+        path.display()
+    )))
+}
+
+#[cfg(not(feature = "hdf5"))]
+struct NoResume {
+    state: SamplerState,
+    meta: ChainMeta,
+}
+
 /// Where a run is: walker positions, log-probabilities, random streams, counters.
 /// Pass it to ``EnsembleSampler.run`` to continue.
 #[pyclass(name = "SamplerState", module = "climcal._lib")]
@@ -235,6 +260,7 @@ pub struct PyEnsembleSampler {
     density: Arc<DynDensity>,
     calls: Vec<Arc<PyCalls>>,
     blob_layout: Vec<(String, Vec<f64>)>,
+    model_name: String,
 }
 
 fn n_walkers_checked<D: LogDensity>(s: EnsembleSampler<D>, n: Option<usize>) -> PyResult<EnsembleSampler<D>> {
@@ -245,6 +271,72 @@ fn n_walkers_checked<D: LogDensity>(s: EnsembleSampler<D>, n: Option<usize>) -> 
 }
 
 impl PyEnsembleSampler {
+    /// What the chain file records about this sampler.
+    fn chain_meta(&self, thin: usize, n_steps_target: u64) -> ChainMeta {
+        let mut meta = ChainMeta::for_density(&*self.density, self.sampler.seed(), thin);
+        if let Some(post) = &self.density.posterior {
+            let p = post.params();
+            meta.units = p.defs().map(|d| d.unit.clone()).collect();
+            meta.priors = p
+                .defs()
+                .map(|d| d.prior.spec().and_then(|s| serde_json::to_string(&s).ok()).unwrap_or_default())
+                .collect();
+            meta.transforms = p
+                .defs()
+                .map(|d| match d.transform {
+                    Transform::Identity => "identity".to_string(),
+                    Transform::Log => "log".to_string(),
+                    Transform::Logit => "logit".to_string(),
+                })
+                .collect();
+        }
+        meta.blob_names = self
+            .blob_layout
+            .iter()
+            .flat_map(|(n, ts)| ts.iter().map(move |t| format!("{n}@{t}")))
+            .collect();
+        meta.model = self.model_name.clone();
+        meta.n_steps_target = n_steps_target;
+        meta.threads = self.sampler.executor_info().threads_per_rank;
+        meta
+    }
+
+    #[cfg(not(feature = "hdf5"))]
+    fn open_sink(&self, path: &Path, _: &ChainMeta, _: &SamplerState, _: usize) -> crate::Result<Box<dyn CheckpointSink>> {
+        Err(crate::Error::Unsupported(format!(
+            "cannot write {}: this build of climcal has no HDF5 support (feature `hdf5`)",
+            path.display()
+        )))
+    }
+
+    /// A new chain file, or the existing one when it ends where `state` is.
+    #[cfg(feature = "hdf5")]
+    fn open_sink(&self, path: &Path, meta: &ChainMeta, state: &SamplerState, thin: usize) -> crate::Result<Box<dyn CheckpointSink>> {
+        let n_blobs = self.density.n_blobs();
+        if !path.exists() {
+            return Ok(Box::new(HdfSink::create(path, meta, state, n_blobs, false)?));
+        }
+        let (sink, point) = HdfSink::open_resume(path)?;
+        let st = &point.state;
+        if st.n_walkers == state.n_walkers
+            && st.dim == state.dim
+            && st.iteration == state.iteration
+            && point.meta.thin == thin
+            && sink.n_blobs() == n_blobs
+            && point.meta.names == meta.names
+        {
+            return Ok(Box::new(sink));
+        }
+        Err(crate::Error::ChainFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "exists and holds another run (iteration {}, {} walkers × {:?}; this run is at iteration {} with {} walkers × {:?}); \
+                 remove it, choose another checkpoint_path, or continue it with sampler.resume(path)",
+                st.iteration, st.n_walkers, point.meta.names, state.iteration, state.n_walkers, meta.names
+            ),
+        })
+    }
+
     fn first_error(&self) -> Option<String> {
         self.calls.iter().find_map(|c| c.first_error())
     }
@@ -315,7 +407,7 @@ impl PyEnsembleSampler {
         let post = Arc::new(post);
         let density = Arc::new(DynDensity { inner: post.clone(), posterior: Some(post) });
         let sampler = n_walkers_checked(EnsembleSampler::new(density.clone(), seed), n_walkers)?.with_executor(executor);
-        Ok(Self { sampler, density, calls, blob_layout })
+        Ok(Self { sampler, density, calls, blob_layout, model_name: runner.name.clone() })
     }
 
     /// Sampler for a plain log-probability function of a 1-D array (emcee's
@@ -347,7 +439,7 @@ impl PyEnsembleSampler {
         let inner = Arc::new(PyLogProb { f: f_density, dim: ndim, names, calls: calls.clone() });
         let density = Arc::new(DynDensity { inner, posterior: None });
         let sampler = n_walkers_checked(EnsembleSampler::new(density.clone(), seed), n_walkers)?.with_executor(executor);
-        Ok(Self { sampler, density, calls: vec![calls], blob_layout: Vec::new() })
+        Ok(Self { sampler, density, calls: vec![calls], blob_layout: Vec::new(), model_name: "log_prob_fn".into() })
     }
 
     /// Place the walkers: ``method`` is ``"prior"`` (independent prior draws),
@@ -426,15 +518,16 @@ impl PyEnsembleSampler {
         if thin == 0 {
             return Err(PyValueError::new_err("thin must be >= 1"));
         }
-        let opts = RunOptions { thin, checkpoint_every, checkpoint_path, stop: None, store_blobs: true };
+        let opts = RunOptions { thin, checkpoint_every, checkpoint_path: None, stop: None, store_blobs: true };
         let mut st = state.borrow_mut();
         let st: &mut SamplerState = &mut st.inner;
         let interval = Duration::from_secs_f64(progress_interval.max(0.0));
         let mut pending: Option<PyErr> = None;
         let mut last = Instant::now();
         let calls = &self.calls;
+        let meta = checkpoint_path.as_ref().map(|_| self.chain_meta(thin, st.iteration + n_steps));
         let res = py.detach(|| {
-            self.sampler.run_with_progress(st, n_steps, &opts, |info| {
+            let progress_fn = |info: &crate::sampler::ProgressInfo| {
                 if let Some(e) = calls.iter().find_map(|c| c.take_interrupt()) {
                     pending = Some(e);
                     return ControlFlow::Break(());
@@ -457,11 +550,47 @@ impl PyEnsembleSampler {
                     }
                     ControlFlow::Continue(())
                 })
-            })
+            };
+            match (&checkpoint_path, meta) {
+                (Some(path), Some(meta)) => {
+                    let mut sink = self.open_sink(path, &meta, st, thin)?;
+                    self.sampler.run_with_sink(st, n_steps, &opts, Some(&mut *sink), progress_fn).map(|(c, _)| c)
+                }
+                _ => self.sampler.run_with_sink(st, n_steps, &opts, None, progress_fn).map(|(c, _)| c),
+            }
         });
         let chain = res.py()?;
         let chain = PyChain::new(chain, self.blob_layout.clone());
         Ok((chain, pending.map(|e| e.into_value(py).into_any())))
+    }
+
+    /// The committed state of the chain file ``path``, checked against this
+    /// sampler (walkers, parameter names and priors, blobs).
+    fn resume_state(&self, py: Python<'_>, path: PathBuf) -> PyResult<PySamplerState> {
+        let point = py.detach(|| read_resume_point(&path)).py()?;
+        let bad = |reason: String| {
+            super::to_py_err(crate::Error::ChainFile { path: path.clone(), reason })
+        };
+        let mine = self.chain_meta(point.meta.thin, 0);
+        if point.state.n_walkers != self.sampler.n_walkers() {
+            return Err(bad(format!(
+                "holds {} walkers but this sampler has {}; create the sampler with n_walkers={}",
+                point.state.n_walkers,
+                self.sampler.n_walkers(),
+                point.state.n_walkers
+            )));
+        }
+        if point.meta.names != mine.names {
+            return Err(bad(format!("holds parameters {:?} but this sampler has {:?}", point.meta.names, mine.names)));
+        }
+        let given = |v: &Vec<String>| v.iter().all(|p| !p.is_empty());
+        if given(&point.meta.priors) && given(&mine.priors) && point.meta.priors != mine.priors {
+            return Err(bad(format!(
+                "was run with priors {:?} but this sampler has {:?}; resume with the same priors",
+                point.meta.priors, mine.priors
+            )));
+        }
+        Ok(PySamplerState { inner: point.state, density: self.density.clone() })
     }
 
     /// Number of walkers.
