@@ -1,5 +1,8 @@
 """Shared fixtures for the climcal Python tests: a small one-box calibration
-problem with synthetic observations, and the Agg backend for plots."""
+problem with synthetic observations, and the Agg backend for plots.
+
+climcal is imported inside the fixtures only, so that test files which do not
+use the package (test_emcee_compat.py, test_storage_live.py) run without it."""
 
 import matplotlib
 
@@ -7,8 +10,6 @@ matplotlib.use("Agg")
 
 import numpy as np
 import pytest
-
-import climcal
 
 TIMES = np.arange(1850.0, 2021.0)
 FORCING = 0.02 * (TIMES - 1850.0)
@@ -49,6 +50,8 @@ def observations():
 
 @pytest.fixture()
 def params():
+    import climcal
+
     return climcal.ParameterSet({"lambda": climcal.Uniform(0.3, 3.0)}).add(
         "heat_capacity", climcal.LogNormal(2.0, 0.5), transform="log"
     )
@@ -56,5 +59,7 @@ def params():
 
 @pytest.fixture()
 def target(observations):
+    import climcal
+
     t, v, s = observations
     return climcal.Target().add_variable("tas", t, v, s)

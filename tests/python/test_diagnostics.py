@@ -41,6 +41,7 @@ def test_r_hat_and_ess_equal_arviz(which, sampled_chain):
         assert ess[name] == pytest.approx(float(arviz.ess(x, method="bulk")), rel=1e-9), name
 
 
+@pytest.mark.filterwarnings("ignore:the chain is shorter")
 @pytest.mark.parametrize("which", ["ar1", "sampled"])
 def test_autocorr_time_equals_emcee(which, sampled_chain):
     chain = ar1_chain() if which == "ar1" else sampled_chain
