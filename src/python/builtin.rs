@@ -42,7 +42,7 @@ impl OneBox {
                 found: forcing.len(),
             });
         }
-        if times.len() < 2 || times.windows(2).any(|w| !(w[1] > w[0])) {
+        if times.len() < 2 || times.windows(2).any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater)) {
             return Err(Error::Config("one_box model: times must increase strictly and have at least 2 points".into()));
         }
         Ok(Self { times: Arc::new(times), forcing, names: Arc::new(vec!["tas".to_string()]) })

@@ -252,6 +252,9 @@ impl ModelRunner for PrecomputedRunner {
     }
 }
 
+/// `(times, {name: values})` of one model run.
+type RunResult<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyDict>);
+
 /// Which kind of model a `ModelRunner` holds.
 #[derive(Clone)]
 pub(crate) enum RunnerKind {
@@ -392,7 +395,7 @@ impl PyModelRunner {
     }
 
     /// Run a batch ``(n, n_params)``: a list of ``(times, {name: values})`` (``None`` where the model failed).
-    fn run_batch<'py>(&self, py: Python<'py>, thetas: PyReadonlyArray2<'py, f64>) -> PyResult<Vec<Option<(Bound<'py, PyArray1<f64>>, Bound<'py, PyDict>)>>> {
+    fn run_batch<'py>(&self, py: Python<'py>, thetas: PyReadonlyArray2<'py, f64>) -> PyResult<Vec<Option<RunResult<'py>>>> {
         let a = thetas.as_array();
         let batch: Vec<Vec<f64>> = a.rows().into_iter().map(|r| r.to_vec()).collect();
         let r = self.kind.as_runner();

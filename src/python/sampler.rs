@@ -228,7 +228,7 @@ impl PySamplerState {
         for k in 0..nw {
             self.density.to_physical(self.inner.walker(k), &mut out[k * d..(k + 1) * d]);
         }
-        Ok(PyArray1::from_vec(py, out).reshape([nw, d])?)
+        PyArray1::from_vec(py, out).reshape([nw, d])
     }
     /// Log-probability of each walker.
     #[getter]
