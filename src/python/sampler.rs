@@ -195,6 +195,55 @@ struct NoResume {
     meta: ChainMeta,
 }
 
+/// The calibration posterior of the Python objects and the executor that suits
+/// its model: rayon for Rust models, serial for Python callables, one batch call
+/// per half-step for vectorised Python models.
+pub(crate) fn build_posterior(
+    parameters: &PyParameterSet,
+    target: &PyTarget,
+    runner: &PyModelRunner,
+    likelihood: Option<&PyGaussianLikelihood>,
+    threads: Option<usize>,
+) -> PyResult<(Posterior, Arc<dyn Executor>, Vec<Arc<PyCalls>>)> {
+    let lik = likelihood.map(|l| l.inner).unwrap_or_default();
+    let params = parameters.inner.clone();
+    let mut calls = Vec::new();
+    let (model, executor): (Arc<dyn crate::runner::ModelRunner>, Arc<dyn Executor>) = match &runner.kind {
+        RunnerKind::Rust(m) => {
+            let ex: Arc<dyn Executor> = match threads {
+                Some(1) => Arc::new(SerialExecutor),
+                Some(t) => Arc::new(RayonExecutor::with_threads(t).py()?),
+                None => Arc::new(RayonExecutor::global()),
+            };
+            (m.clone(), ex)
+        }
+        RunnerKind::Callable(c) => {
+            calls.push(c.calls.clone());
+            (c.clone(), Arc::new(SerialExecutor))
+        }
+        RunnerKind::Batch(b) => {
+            calls.push(b.calls.clone());
+            let cache = Arc::new(PrecomputedRunner {
+                names: crate::runner::ModelRunner::param_names(&**b),
+                outputs: crate::runner::ModelRunner::output_names(&**b),
+                cache: Default::default(),
+            });
+            let perm = crate::runner::ModelRunner::param_names(&**b)
+                .iter()
+                .map(|n| params.index_of(n))
+                .collect::<Option<Vec<usize>>>();
+            let ex: Arc<dyn Executor> = match perm {
+                Some(perm) => Arc::new(PyBatchModelExecutor { batch: b.clone(), cache: cache.clone(), params: params.clone(), perm }),
+                // Posterior::new below reports the missing parameter.
+                None => Arc::new(SerialExecutor),
+            };
+            (cache, ex)
+        }
+    };
+    let post = Posterior::new(params, target.inner.clone(), model, Arc::new(lik)).py()?;
+    Ok((post, executor, calls))
+}
+
 /// Where a run is: walker positions, log-probabilities, random streams, counters.
 /// Pass it to ``EnsembleSampler.run`` to continue.
 #[pyclass(name = "SamplerState", module = "climcal._lib")]
@@ -367,42 +416,8 @@ impl PyEnsembleSampler {
         threads: Option<usize>,
         blobs: bool,
     ) -> PyResult<Self> {
-        let lik = likelihood.map(|l| l.inner).unwrap_or_default();
-        let params = parameters.inner.clone();
-        let mut calls = Vec::new();
-        let (model, executor): (Arc<dyn crate::runner::ModelRunner>, Arc<dyn Executor>) = match &runner.kind {
-            RunnerKind::Rust(m) => {
-                let ex: Arc<dyn Executor> = match threads {
-                    Some(1) => Arc::new(SerialExecutor),
-                    Some(t) => Arc::new(RayonExecutor::with_threads(t).py()?),
-                    None => Arc::new(RayonExecutor::global()),
-                };
-                (m.clone(), ex)
-            }
-            RunnerKind::Callable(c) => {
-                calls.push(c.calls.clone());
-                (c.clone(), Arc::new(SerialExecutor))
-            }
-            RunnerKind::Batch(b) => {
-                calls.push(b.calls.clone());
-                let cache = Arc::new(PrecomputedRunner {
-                    names: crate::runner::ModelRunner::param_names(&**b),
-                    outputs: crate::runner::ModelRunner::output_names(&**b),
-                    cache: Default::default(),
-                });
-                let perm = crate::runner::ModelRunner::param_names(&**b)
-                    .iter()
-                    .map(|n| params.index_of(n))
-                    .collect::<Option<Vec<usize>>>();
-                let ex: Arc<dyn Executor> = match perm {
-                    Some(perm) => Arc::new(PyBatchModelExecutor { batch: b.clone(), cache: cache.clone(), params: params.clone(), perm }),
-                    // Posterior::new below reports the missing parameter.
-                    None => Arc::new(SerialExecutor),
-                };
-                (cache, ex)
-            }
-        };
-        let post = Posterior::new(params, target.inner.clone(), model, Arc::new(lik)).py()?.with_blobs(blobs);
+        let (post, executor, calls) = build_posterior(&parameters, &target, &runner, likelihood.as_deref(), threads)?;
+        let post = post.with_blobs(blobs);
         let blob_layout = if blobs { post.blob_layout() } else { Vec::new() };
         let post = Arc::new(post);
         let density = Arc::new(DynDensity { inner: post.clone(), posterior: Some(post) });
