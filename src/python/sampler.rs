@@ -131,7 +131,7 @@ impl Executor for PyVectorExecutor {
                 failures = n as u64;
             }
         }
-        EvalStats { failures, eval_seconds: t0.elapsed().as_secs_f64(), comm_seconds: 0.0 }
+        EvalStats { failures, eval_seconds: t0.elapsed().as_secs_f64(), ..Default::default() }
     }
     fn info(&self) -> ExecutorInfo {
         ExecutorInfo { ranks: 1, threads_per_rank: 1 }
@@ -167,7 +167,7 @@ impl Executor for PyBatchModelExecutor {
         self.cache.fill(&todo, outs);
         let failures = eval_block(density, points, ln_probs, blobs);
         self.cache.cache.lock().expect("not poisoned").clear();
-        EvalStats { failures, eval_seconds: t0.elapsed().as_secs_f64(), comm_seconds: 0.0 }
+        EvalStats { failures, eval_seconds: t0.elapsed().as_secs_f64(), ..Default::default() }
     }
     fn info(&self) -> ExecutorInfo {
         ExecutorInfo { ranks: 1, threads_per_rank: 1 }
