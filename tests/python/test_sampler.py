@@ -248,3 +248,19 @@ def test_sampler_bad_input(params, target):
     e = climcal.EnsembleSampler(log_prob_fn=gauss, ndim=3)
     with pytest.raises(ValueError, match="method='prior'.*ball"):
         e.initialize("prior")
+
+
+def test_the_gil_is_released_while_rust_samples(params, target):
+    """Python code keeps running in another thread during a built-in-model run: with
+    the GIL held for the whole run, the loop below could not observe the worker alive."""
+    s = sampler(params, target, "one_box", threads=1)
+    state = s.initialize("prior")
+    worker = threading.Thread(target=lambda: s.run(state, n_steps=3000, thin=100, progress=False))
+    seen_alive = 0
+    worker.start()
+    while worker.is_alive():
+        seen_alive += 1
+        sum(range(100))
+    worker.join()
+    assert state.iteration == 3000
+    assert seen_alive > 100
