@@ -31,6 +31,7 @@ __all__ = [
     "ModelRunner",
     "Normal",
     "ParameterSet",
+    "PointEstimator",
     "Target",
     "TruncatedNormal",
     "Uniform",
@@ -50,6 +51,7 @@ if _lib is not None:
         Uniform,
     )
     from ._lib import __version__  # noqa: F401
+    from .optimize import PointEstimator  # noqa: F401
     from .runner import ModelRunner  # noqa: F401
     from .sampler import EnsembleSampler  # noqa: F401
     from .target import Target  # noqa: F401

@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 mod builtin;
 mod chain;
 mod distribution;
+mod optimizer;
 mod parameter;
 mod runner;
 mod sampler;
@@ -53,5 +54,6 @@ fn climcal_lib(m: &Bound<'_, PyModule>) -> PyResult<()> {
     runner::register(m)?;
     sampler::register(m)?;
     chain::register(m)?;
+    optimizer::register(m)?;
     Ok(())
 }
