@@ -1,1 +1,59 @@
-//! PyO3 bindings (issue: Python package).
+//! PyO3 bindings (feature `python`): the private extension module `climcal._lib`.
+//!
+//! The binding is thin: it wraps the engine's types and converts arrays and
+//! errors. Argument normalisation, progress bars, chains as pandas/ArviZ objects,
+//! plots and the h5py reader live in the pure-Python package `python/climcal/`.
+//!
+//! Rust-side work runs with the GIL released (`py.detach`); Python models take
+//! the GIL only while their Python code runs.
+
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+mod builtin;
+mod chain;
+mod distribution;
+mod optimizer;
+mod parameter;
+mod runner;
+mod sampler;
+mod target;
+
+/// The one place where engine errors become Python exceptions: bad input is a
+/// `ValueError`, I/O an `OSError`, an interrupted run `KeyboardInterrupt`, and the
+/// rest `RuntimeError`; the message is the engine's (it names the bad input and
+/// the fix).
+pub(crate) fn to_py_err(e: crate::Error) -> PyErr {
+    match &e {
+        crate::Error::Io(_) => PyOSError::new_err(e.to_string()),
+        crate::Error::Interrupted(_) => PyKeyboardInterrupt::new_err(e.to_string()),
+        _ if e.is_bad_input() => PyValueError::new_err(e.to_string()),
+        _ => PyRuntimeError::new_err(e.to_string()),
+    }
+}
+
+/// `Result` conversion shorthand.
+pub(crate) trait IntoPyResult<T> {
+    fn py(self) -> PyResult<T>;
+}
+
+impl<T> IntoPyResult<T> for crate::Result<T> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(to_py_err)
+    }
+}
+
+#[pymodule]
+#[pyo3(name = "_lib")]
+fn climcal_lib(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("HAS_HDF5", cfg!(feature = "hdf5"))?;
+    distribution::register(m)?;
+    parameter::register(m)?;
+    target::register(m)?;
+    runner::register(m)?;
+    sampler::register(m)?;
+    chain::register(m)?;
+    optimizer::register(m)?;
+    Ok(())
+}

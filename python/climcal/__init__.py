@@ -1,0 +1,63 @@
+"""climcal: calibrate reduced-complexity climate models from Python.
+
+Priors (``Uniform``, ``Normal``, ``LogNormal``, ``TruncatedNormal``, ``Bound``),
+``ParameterSet``, ``Target``, ``GaussianLikelihood``, ``ModelRunner`` and the
+affine-invariant ``EnsembleSampler`` run in Rust (the private extension
+``climcal._lib``) with the GIL released; ``Chain`` gives diagnostics, pandas and
+ArviZ conversions and plots; ``climcal.load`` reads chain files with h5py alone.
+
+Examples
+--------
+>>> import climcal
+>>> params = climcal.ParameterSet({"lambda": climcal.Uniform(0.3, 3.0),
+...                                "heat_capacity": climcal.LogNormal(2.0, 0.5)})
+>>> runner = climcal.ModelRunner("one_box")
+"""
+
+from __future__ import annotations
+
+from ._ext import _IMPORT_ERROR, _lib, native
+from .chain import AutocorrError, Chain
+from .io import load
+
+__all__ = [
+    "AutocorrError",
+    "Bound",
+    "Chain",
+    "Distribution",
+    "EnsembleSampler",
+    "GaussianLikelihood",
+    "LogNormal",
+    "ModelRunner",
+    "Normal",
+    "ParameterSet",
+    "PointEstimator",
+    "Target",
+    "TruncatedNormal",
+    "Uniform",
+    "load",
+]
+
+if _lib is not None:
+    from ._lib import (  # noqa: F401
+        Bound,
+        Distribution,
+        GaussianLikelihood,
+        LogNormal,
+        Normal,
+        ParameterSet,
+        SamplerState,
+        TruncatedNormal,
+        Uniform,
+    )
+    from ._lib import __version__  # noqa: F401
+    from .optimize import PointEstimator  # noqa: F401
+    from .runner import ModelRunner  # noqa: F401
+    from .sampler import EnsembleSampler  # noqa: F401
+    from .target import Target  # noqa: F401
+else:  # pragma: no cover - only without the extension
+
+    def __getattr__(name: str):
+        if name in __all__:
+            native()  # raises the explanatory ImportError
+        raise AttributeError(f"module 'climcal' has no attribute {name!r}")

@@ -1,0 +1,318 @@
+"""``Chain``: stored samples of an ensemble run, with diagnostics and conversions.
+
+The arrays follow emcee's layout: ``samples`` is ``(rows, walkers, ndim)`` and
+``log_prob`` is ``(rows, walkers)``. Chains from a run in this process are views
+into the engine's buffers (no copy, read-only); chains from ``climcal.load`` are
+plain numpy arrays read with h5py.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["Chain", "AutocorrError"]
+
+
+class AutocorrError(Exception):
+    """The chain is too short for a reliable autocorrelation time.
+
+    Attributes
+    ----------
+    tau : dict
+        The estimate anyway, by parameter name.
+    """
+
+    def __init__(self, message: str, tau: dict[str, float]):
+        super().__init__(message)
+        self.tau = tau
+
+
+def _lib():
+    from ._ext import native
+
+    return native()
+
+
+class Chain:
+    """Samples of an ensemble run.
+
+    Parameters
+    ----------
+    samples : array (rows, walkers, ndim)
+        Physical parameter values.
+    log_prob : array (rows, walkers)
+    names : list of str
+        Parameter names (default ``p0, p1, ...``).
+    accepted : array (walkers,), optional
+        Accepted proposals per walker over ``n_steps`` steps.
+    n_steps : int, optional
+        Steps taken (default ``rows · thin``).
+    thin : int, default 1
+    blobs : array (rows, walkers, n_blobs), optional
+        Model values at the observation times.
+    blob_layout : list of (str, array), optional
+        ``[(variable, observation times), ...]`` describing the blob columns.
+    failures : int, default 0
+    path : str, optional
+        The chain file this came from.
+    metadata : dict, optional
+        Anything else (seed, priors, config text, ...).
+    """
+
+    def __init__(
+        self,
+        samples,
+        log_prob,
+        names: Sequence[str] | None = None,
+        accepted=None,
+        n_steps: int | None = None,
+        thin: int = 1,
+        blobs=None,
+        blob_layout=None,
+        failures: int = 0,
+        path: str | None = None,
+        metadata: dict | None = None,
+    ) -> None:
+        samples = np.asarray(samples)
+        log_prob = np.asarray(log_prob)
+        if samples.ndim != 3:
+            raise ValueError(f"Chain: samples must be (rows, walkers, ndim), got shape {samples.shape}")
+        if log_prob.shape != samples.shape[:2]:
+            raise ValueError(f"Chain: log_prob has shape {log_prob.shape}, expected {samples.shape[:2]}")
+        self.samples = samples
+        self.log_prob = log_prob
+        self.names = list(names) if names is not None else [f"p{i}" for i in range(samples.shape[2])]
+        if len(self.names) != samples.shape[2]:
+            raise ValueError(f"Chain: {len(self.names)} names for {samples.shape[2]} parameters")
+        self.thin = int(thin)
+        self.n_steps = int(n_steps) if n_steps is not None else samples.shape[0] * self.thin
+        self.accepted = None if accepted is None else np.asarray(accepted)
+        self.blobs = None if blobs is None or np.size(blobs) == 0 else np.asarray(blobs)
+        self.blob_layout = [(str(n), np.asarray(t, dtype=float)) for n, t in (blob_layout or [])]
+        self.failures = int(failures)
+        self.path = path
+        self.metadata = dict(metadata or {})
+        self._native = None
+
+    @classmethod
+    def _from_native(cls, nat, path: str | None = None) -> "Chain":
+        c = cls(
+            nat.samples,
+            nat.log_prob,
+            names=nat.names,
+            accepted=nat.accepted,
+            n_steps=nat.n_steps,
+            thin=nat.thin,
+            blobs=nat.blobs,
+            blob_layout=nat.blob_layout,
+            failures=nat.failures,
+            path=path,
+        )
+        c._native = nat  # keeps the buffers alive (the arrays are views into it)
+        wall, evals = nat.run_timing
+        c.metadata.update(wall_seconds=wall, n_evals=evals)
+        return c
+
+    @classmethod
+    def concatenate(cls, chains: Sequence["Chain"]) -> "Chain":
+        """Join consecutive runs of one sampler (rows appended in order)."""
+        if not chains:
+            raise ValueError("Chain.concatenate: no chains")
+        last = chains[-1]
+        return cls(
+            np.concatenate([c.samples for c in chains]),
+            np.concatenate([c.log_prob for c in chains]),
+            names=last.names,
+            accepted=last.accepted,
+            n_steps=last.n_steps,
+            thin=last.thin,
+            blobs=None if last.blobs is None else np.concatenate([c.blobs for c in chains]),
+            blob_layout=last.blob_layout,
+            failures=last.failures,
+            path=last.path,
+            metadata=last.metadata,
+        )
+
+    # -- shape ----------------------------------------------------------------------
+    @property
+    def n_rows(self) -> int:
+        """Stored rows."""
+        return self.samples.shape[0]
+
+    @property
+    def n_walkers(self) -> int:
+        """Number of walkers."""
+        return self.samples.shape[1]
+
+    @property
+    def ndim(self) -> int:
+        """Number of parameters."""
+        return self.samples.shape[2]
+
+    def _rows(self, discard: int) -> slice:
+        if not isinstance(discard, (int, np.integer)) or discard < 0:
+            raise ValueError(f"discard must be a non-negative integer (stored rows), got {discard!r}")
+        if discard >= self.n_rows and self.n_rows > 0:
+            raise ValueError(f"discard={discard} drops every stored row (the chain has {self.n_rows}); use a smaller discard")
+        return slice(int(discard), None)
+
+    def get_chain(self, discard: int = 0, thin: int = 1, flat: bool = False) -> np.ndarray:
+        """Samples as emcee's ``get_chain``: ``(rows, walkers, ndim)`` or flat ``(rows·walkers, ndim)``."""
+        x = self.samples[self._rows(discard)][::thin]
+        return x.reshape(-1, self.ndim) if flat else x
+
+    def flat_samples(self, discard: int = 0, thin: int = 1) -> np.ndarray:
+        """Samples after dropping ``discard`` stored rows, as ``(rows·walkers, ndim)``."""
+        return self.get_chain(discard=discard, thin=thin, flat=True)
+
+    def get_log_prob(self, discard: int = 0, thin: int = 1, flat: bool = False) -> np.ndarray:
+        """Log-probabilities as emcee's ``get_log_prob``."""
+        x = self.log_prob[self._rows(discard)][::thin]
+        return x.reshape(-1) if flat else x
+
+    # -- acceptance -------------------------------------------------------------------
+    @property
+    def acceptance_fraction(self) -> np.ndarray:
+        """Accepted fraction of proposals per walker."""
+        if self.accepted is None:
+            raise ValueError("this chain has no acceptance counts")
+        return self.accepted / max(self.n_steps, 1)
+
+    def mean_acceptance_rate(self) -> float:
+        """Mean of ``acceptance_fraction`` (0.2-0.5 is typical of a healthy run)."""
+        return float(np.mean(self.acceptance_fraction))
+
+    # -- diagnostics (computed in Rust) -----------------------------------------------
+    def _by_walker(self, discard: int) -> np.ndarray:
+        # (walkers, rows, ndim): walkers as chains, as ArviZ expects
+        return np.ascontiguousarray(np.moveaxis(self.samples[self._rows(discard)], 1, 0))
+
+    def autocorr_time(self, discard: int = 0, c: float = 5.0, tol: float = 50.0, quiet: bool = False) -> dict[str, float]:
+        """Integrated autocorrelation time per parameter, in stored rows.
+
+        emcee's ``integrated_time``: FFT autocorrelation averaged over walkers,
+        Sokal's automatic window with ``c`` (default 5).
+
+        Parameters
+        ----------
+        discard : int, default 0
+        c : float, default 5.0
+        tol : float, default 50.0
+            The chain must be longer than ``tol`` τ.
+        quiet : bool, default False
+            Warn instead of raising when the chain is too short.
+
+        Raises
+        ------
+        AutocorrError
+            When the chain is shorter than ``tol`` τ (``quiet=False``); ``.tau``
+            holds the estimate.
+        """
+        x = np.ascontiguousarray(self.samples[self._rows(discard)], dtype=float)
+        tau, ok, msg = _lib().integrated_time(x, c, tol)
+        out = dict(zip(self.names, map(float, tau)))
+        if not ok:
+            if quiet:
+                warnings.warn(msg, RuntimeWarning, stacklevel=2)
+            else:
+                raise AutocorrError(msg, out)
+        return out
+
+    def r_hat(self, discard: int = 0) -> dict[str, float]:
+        """Rank-normalised split R-hat per parameter, walkers as chains (equal to ArviZ ``rhat``)."""
+        x = self._by_walker(discard)
+        lib = _lib()
+        return {n: float(lib.rhat(x[:, :, i])) for i, n in enumerate(self.names)}
+
+    def ess(self, discard: int = 0) -> dict[str, float]:
+        """Bulk effective sample size per parameter (equal to ArviZ ``ess(method="bulk")``)."""
+        x = self._by_walker(discard)
+        lib = _lib()
+        return {n: float(lib.ess_bulk(x[:, :, i])) for i, n in enumerate(self.names)}
+
+    def is_converged(self, discard: int = 0, r_hat_threshold: float = 1.1, use_tau: bool = False) -> bool:
+        """True when every R-hat < ``r_hat_threshold`` (default 1.1) and, with
+        ``use_tau``, the chain is longer than 50 τ for every parameter (emcee's rule).
+        ``convergence_report`` says why not."""
+        return not self.convergence_report(discard, r_hat_threshold, use_tau)
+
+    def convergence_report(self, discard: int = 0, r_hat_threshold: float = 1.1, use_tau: bool = False) -> list[str]:
+        """Reasons the chain has not converged (empty when it has)."""
+        reasons = [
+            f"R-hat of {n} is {r:.3f} (threshold {r_hat_threshold})"
+            for n, r in self.r_hat(discard).items()
+            if not r < r_hat_threshold
+        ]
+        if use_tau:
+            n_rows = self.n_rows - discard
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                tau = self.autocorr_time(discard, quiet=True)
+            for n, t in tau.items():
+                if not n_rows > 50 * t:
+                    reasons.append(f"{n}: {n_rows} rows is not > 50 tau = {50 * t:.0f}")
+        return reasons
+
+    def summary(self, discard: int = 0):
+        """pandas DataFrame: mean, sd, 5/50/95% quantiles, R-hat and bulk ESS per parameter."""
+        import pandas as pd
+
+        flat = self.flat_samples(discard)
+        q = np.percentile(flat, [5, 50, 95], axis=0)
+        rh, es = self.r_hat(discard), self.ess(discard)
+        return pd.DataFrame(
+            {
+                "mean": flat.mean(axis=0),
+                "sd": flat.std(axis=0, ddof=1),
+                "q05": q[0],
+                "q50": q[1],
+                "q95": q[2],
+                "r_hat": [rh[n] for n in self.names],
+                "ess_bulk": [es[n] for n in self.names],
+            },
+            index=pd.Index(self.names, name="parameter"),
+        )
+
+    # -- conversions ------------------------------------------------------------------
+    def to_dataframe(self, discard: int = 0, thin: int = 1):
+        """pandas DataFrame, one row per (step, walker): ``step``, ``walker``, the
+        parameters and ``log_prob``. ``step`` counts stored rows from the start."""
+        import pandas as pd
+
+        rows = self.samples[self._rows(discard)][::thin]
+        lp = self.log_prob[self._rows(discard)][::thin]
+        n, w, _ = rows.shape
+        step = np.repeat(np.arange(discard, discard + n * thin, thin), w)
+        walker = np.tile(np.arange(w), n)
+        data = {"step": step, "walker": walker}
+        flat = rows.reshape(-1, self.ndim)
+        for i, name in enumerate(self.names):
+            data[name] = flat[:, i]
+        data["log_prob"] = lp.reshape(-1)
+        return pd.DataFrame(data)
+
+    def to_arviz(self, discard: int = 0):
+        """ArviZ ``InferenceData`` with walkers as chains (``posterior`` and
+        ``sample_stats.lp``)."""
+        try:
+            import arviz as az
+        except ImportError as exc:
+            raise ImportError("Chain.to_arviz needs arviz: pip install 'climcal[arviz]'") from exc
+        x = self.samples[self._rows(discard)]
+        lp = self.log_prob[self._rows(discard)]
+        posterior = {n: np.asarray(x[:, :, i]).T for i, n in enumerate(self.names)}
+        return az.from_dict(posterior=posterior, sample_stats={"lp": np.asarray(lp).T})
+
+    @property
+    def plot(self):
+        """Plots: ``trace``, ``corner``, ``autocorr``, ``acceptance``, ``posterior_predictive``."""
+        from .plot import ChainPlot
+
+        return ChainPlot(self)
+
+    def __repr__(self) -> str:
+        src = f", path={self.path!r}" if self.path else ""
+        return f"Chain(rows={self.n_rows}, walkers={self.n_walkers}, ndim={self.ndim}, names={self.names}{src})"
