@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `climcal optimize` gives the same best fit (bit for bit, same evaluation count)
 # without mpirun and under mpirun -n 2 and 3, for every method and for MAP and MLE:
-# the workers evaluate the optimiser's objective, not the sampler's density.
+# the workers evaluate the optimiser's objective, not the sampler's density; and
+# `climcal run --init best` gives the same chain with and without mpirun.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -33,4 +34,13 @@ for method in lbfgs nelder-mead particle-swarm random-search:500; do
     done
   done
 done
+# MCMC started around the best fit: the same chain with and without mpirun.
+chain() { h5dump -d mcmc/chain "$1" | tail -n +2; }
+if timeout 120 "$BIN" run toy_linear.toml -o s.h5 --steps 30 -q --init best 2>run.err \
+  && timeout 120 "${MPIRUN[@]}" -n 2 "$BIN" run toy_linear.toml -o m.h5 --steps 30 -q --init best 2>>run.err \
+  && cmp -s <(chain s.h5) <(chain m.h5); then
+  echo "  ok   run --init best: mpirun -n 2 chain = serial chain"
+else
+  echo "  FAIL run --init best under mpirun -n 2"; tail -3 run.err; fail=1
+fi
 exit $fail
