@@ -18,6 +18,7 @@ use climcal::config::{Init, Problem, RunConfig};
 use climcal::density::LogDensity;
 use climcal::error::{Error, Result};
 use climcal::executor::{Executor, RayonExecutor, SerialExecutor};
+use climcal::optimizer::{Objective, PosteriorObjective};
 use climcal::sampler::{Chain, EnsembleSampler, ProgressInfo, RunOptions, RunOutcome, SamplerState};
 use climcal::storage::{read_chain, read_resume, ChainMeta, HdfSink};
 
@@ -196,11 +197,22 @@ fn init_logging(quiet: bool) {
 /// MPI, rank 0 first hands `cfg` to the other ranks, then scatters every batch
 /// over all ranks.
 fn make_executor(threads: Option<usize>, cfg: &RunConfig) -> Result<Arc<dyn Executor>> {
+    make_executor_for(threads, cfg, None)
+}
+
+/// As [`make_executor`], telling MPI workers what they evaluate: the sampler's
+/// density (`None`) or the optimiser's objective.
+fn make_executor_for(threads: Option<usize>, cfg: &RunConfig, objective: Option<Objective>) -> Result<Arc<dyn Executor>> {
     #[cfg(feature = "mpi")]
     if cluster::active() {
-        return cluster::coordinator_executor(threads, cfg);
+        return cluster::coordinator_executor(threads, cfg, objective);
     }
-    let _ = cfg;
+    let _ = (cfg, objective);
+    local_executor(threads)
+}
+
+/// A serial or rayon executor for `--threads` (None = rayon's global pool, 1 = serial), never MPI.
+fn local_executor(threads: Option<usize>) -> Result<Arc<dyn Executor>> {
     Ok(match threads {
         Some(0) => return Err(Error::InvalidSampler("--threads must be >= 1".into())),
         Some(1) => Arc::new(SerialExecutor),
@@ -253,7 +265,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let seed = a.seed.unwrap_or_else(|| cfg.seed_or_random());
     let steps = a.steps.unwrap_or(cfg.file.sampler.n_steps);
     let executor = make_executor(a.common.threads, &cfg)?;
-    let problem = resolve_best_init(problem, a.init.as_deref(), seed, executor.clone())?;
+    let problem = resolve_best_init(problem, a.init.as_deref(), seed, a.common.threads)?;
     let info = executor.info();
     let sampler = cfg.sampler(&problem, seed, executor)?;
     let mut state = problem.initial_state(&sampler)?;
@@ -641,6 +653,7 @@ mod cluster {
     use climcal::error::Result;
     use climcal::executor::mpi::{self, MpiExecutor, MpiWorld};
     use climcal::executor::{Executor, RayonExecutor};
+    use climcal::optimizer::Objective;
 
     static ACTIVE: AtomicBool = AtomicBool::new(false);
     static SHARED: AtomicBool = AtomicBool::new(false);
@@ -663,11 +676,12 @@ mod cluster {
     }
 
     /// Rank 0: send the validated run file to the workers, then build the executor.
-    pub fn coordinator_executor(threads: Option<usize>, cfg: &RunConfig) -> Result<Arc<dyn Executor>> {
+    pub fn coordinator_executor(threads: Option<usize>, cfg: &RunConfig, objective: Option<Objective>) -> Result<Arc<dyn Executor>> {
         if threads == Some(0) {
             return Err(climcal::Error::InvalidSampler("--threads must be >= 1".into()));
         }
-        let payload = format!("{}\n{}", cfg.base_dir.display(), cfg.text);
+        // First line: what the workers evaluate (see `super::evaluated_density`).
+        let payload = format!("{}\n{}\n{}", super::objective_tag(objective), cfg.base_dir.display(), cfg.text);
         mpi::broadcast_text(Some(&payload));
         SHARED.store(true, Ordering::SeqCst);
         let exec = Arc::new(MpiExecutor::new(RayonExecutor::with_threads(threads_or_default(threads))?)?);
@@ -717,12 +731,14 @@ mod cluster {
         let Some(payload) = mpi::broadcast_text(None) else {
             return ExitCode::SUCCESS; // rank 0 reports the error
         };
-        let (dir, text) = payload.split_once('\n').unwrap_or((".", ""));
+        let (tag, rest) = payload.split_once('\n').unwrap_or(("sample", ""));
+        let (dir, text) = rest.split_once('\n').unwrap_or((".", ""));
         let r = RunConfig::from_toml_str(text, dir)
             .and_then(|cfg| cfg.build_problem())
             .and_then(|problem| {
                 let local = RayonExecutor::with_threads(threads_or_default(threads))?;
-                mpi::run_worker(&*problem.density, &local)
+                let density = super::evaluated_density(&problem, super::objective_from_tag(tag));
+                mpi::run_worker(&*density, &local)
             });
         match r {
             Ok(_) => ExitCode::SUCCESS,
@@ -776,8 +792,8 @@ struct OptimizeArgs {
 
 /// A point estimator for a run file's problem: the calibration posterior, or a
 /// density model started from its priors or its init ball centre.
-fn estimator_for(problem: &Problem, objective: climcal::optimizer::Objective, executor: Arc<dyn Executor>) -> Result<climcal::optimizer::PointEstimator> {
-    use climcal::optimizer::{Objective, ParameterPrior, PointEstimator};
+fn estimator_for(problem: &Problem, objective: Objective, executor: Arc<dyn Executor>) -> Result<climcal::optimizer::PointEstimator> {
+    use climcal::optimizer::{ParameterPrior, PointEstimator};
     let est = match &problem.posterior {
         Some(p) => PointEstimator::from_posterior(p.clone(), objective),
         None => {
@@ -803,8 +819,10 @@ fn estimator_for(problem: &Problem, objective: climcal::optimizer::Objective, ex
     Ok(est.with_executor(executor))
 }
 
-/// Turn `--init` / `init = "best"` into a ball around the best fit.
-fn resolve_best_init(mut problem: Problem, flag: Option<&str>, seed: u64, executor: Arc<dyn Executor>) -> Result<Problem> {
+/// Turn `--init` / `init = "best"` into a ball around the best fit. The search runs
+/// on this process's threads: under MPI the workers already evaluate the sampler's
+/// density, not the optimiser's objective.
+fn resolve_best_init(mut problem: Problem, flag: Option<&str>, seed: u64, threads: Option<usize>) -> Result<Problem> {
     let radius = match &problem.init {
         Init::Best { radius, .. } => *radius,
         _ => 1e-3,
@@ -822,8 +840,8 @@ fn resolve_best_init(mut problem: Problem, flag: Option<&str>, seed: u64, execut
     let center = match file {
         Some(p) => climcal::optimizer::BestFit::read(&p)?.values_for(&problem.names)?,
         None => {
-            use climcal::optimizer::{Objective, OptimizeMethod, OptimizeOptions};
-            let est = estimator_for(&problem, Objective::MaxPosterior, executor)?;
+            use climcal::optimizer::{OptimizeMethod, OptimizeOptions};
+            let est = estimator_for(&problem, Objective::MaxPosterior, local_executor(threads)?)?;
             let r = est.optimize(OptimizeMethod::LBFGS, &OptimizeOptions { seed, ..Default::default() })?;
             tracing::info!("best fit ({} evaluations): {:?}", r.n_evals, r.best_params);
             r.best_physical()
@@ -834,7 +852,7 @@ fn resolve_best_init(mut problem: Problem, flag: Option<&str>, seed: u64, execut
 }
 
 fn cmd_optimize(a: OptimizeArgs) -> Result<ExitCode> {
-    use climcal::optimizer::{Objective, OptimizeMethod, OptimizeOptions};
+    use climcal::optimizer::{OptimizeMethod, OptimizeOptions};
     if let Some(out) = &a.output {
         if out.exists() && !a.force {
             return Err(Error::Config(format!("{} already exists; use --force to overwrite it", out.display())));
@@ -845,7 +863,7 @@ fn cmd_optimize(a: OptimizeArgs) -> Result<ExitCode> {
     let method: OptimizeMethod = a.method.parse()?;
     let seed = a.seed.unwrap_or_else(|| cfg.seed_or_random());
     let objective = if a.mle { Objective::MaxLikelihood } else { Objective::MaxPosterior };
-    let est = estimator_for(&problem, objective, make_executor(a.threads, &cfg)?)?;
+    let est = estimator_for(&problem, objective, make_executor_for(a.threads, &cfg, Some(objective))?)?;
     let opts = OptimizeOptions { n_restarts: a.restarts, max_iters: a.max_iters, tolerance: a.tolerance, seed, keep_samples: false, ..Default::default() };
     tracing::info!("optimize {}: model '{}', {} parameters, {}, {} restarts, seed {seed}", a.config.display(), problem.model_name, problem.names.len(), method.name(), a.restarts);
     let r = est.optimize(method, &opts)?;
@@ -864,4 +882,31 @@ fn cmd_optimize(a: OptimizeArgs) -> Result<ExitCode> {
         tracing::info!("best fit written to {}; start MCMC around it with `climcal run {} --init {}`", out.display(), a.config.display(), out.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What MPI workers evaluate, as the first line of the run file rank 0 sends.
+fn objective_tag(objective: Option<Objective>) -> &'static str {
+    match objective {
+        None => "sample",
+        Some(Objective::MaxPosterior) => "max_posterior",
+        Some(Objective::MaxLikelihood) => "max_likelihood",
+    }
+}
+
+fn objective_from_tag(tag: &str) -> Option<Objective> {
+    match tag {
+        "max_posterior" => Some(Objective::MaxPosterior),
+        "max_likelihood" => Some(Objective::MaxLikelihood),
+        _ => None,
+    }
+}
+
+/// The density a rank evaluates: the sampler's, or the optimiser's objective —
+/// the same function [`estimator_for`] optimises (for a calibration posterior,
+/// [`PosteriorObjective`]; a plain density model is optimised as it is).
+fn evaluated_density(problem: &Problem, objective: Option<Objective>) -> Arc<dyn LogDensity> {
+    match (objective, &problem.posterior) {
+        (Some(o), Some(p)) => Arc::new(PosteriorObjective::new(p.clone(), o)),
+        _ => problem.density.clone(),
+    }
 }
