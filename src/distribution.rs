@@ -406,6 +406,7 @@ fn bisect_quantile(cdf: impl Fn(f64) -> f64, p: f64, lower: f64, upper: f64) -> 
 pub enum PriorSpec {
     Uniform { lower: f64, upper: f64 },
     Normal { mean: f64, std: f64 },
+    #[serde(alias = "lognormal")]
     LogNormal { mu: f64, sigma: f64 },
     TruncatedNormal { mean: f64, std: f64, lower: f64, upper: f64 },
     Bound { inner: Box<PriorSpec>, lower: f64, upper: f64 },
