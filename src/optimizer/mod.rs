@@ -38,6 +38,7 @@
 //! # Ok::<(), climcal::Error>(())
 //! ```
 
+mod linesearch;
 mod objective;
 mod problem;
 mod swarm;
@@ -48,7 +49,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use argmin::core::{Executor as ArgminExecutor, State, TerminationReason};
-use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::neldermead::NelderMead;
 use argmin::solver::quasinewton::LBFGS;
 use indexmap::IndexMap;
@@ -84,8 +84,9 @@ const RANDOM_BATCH: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizeMethod {
-    /// Limited-memory BFGS (argmin `LBFGS`, Moré–Thuente line search) with central
-    /// finite-difference gradients. Default `max_iters`: 1000.
+    /// Limited-memory BFGS (argmin `LBFGS`, Moré–Thuente line search whose first
+    /// trial step has length 1, as L-BFGS-B) with central finite-difference
+    /// gradients. Default `max_iters`: 1000.
     #[serde(rename = "lbfgs")]
     LBFGS,
     /// Nelder–Mead simplex (argmin `NelderMead`), initial simplex of size
@@ -815,7 +816,7 @@ fn outcome(r: std::result::Result<(u64, Option<TerminationReason>), argmin::core
 }
 
 fn run_lbfgs(problem: &BatchProblem<'_>, x0: Vec<f64>, v0: f64, max_iters: u64, o: &OptimizeOptions) -> (u64, String) {
-    let solver = LBFGS::new(MoreThuenteLineSearch::new(), o.lbfgs_memory)
+    let solver = LBFGS::new(linesearch::ScaledFirstStep::new(), o.lbfgs_memory)
         .with_tolerance_grad(o.tolerance)
         .and_then(|s| s.with_tolerance_cost(o.tolerance * 1e-3));
     let solver = match solver {
