@@ -47,7 +47,7 @@ printf '\n%-34s %12s %9s %10s %10s %10s\n' "layout (spin ${SPIN_US} us)" "steps/
 for r in "base:1 rank x 1 thread" "thr2:1 rank x 2 threads" "rk2:2 ranks x 1 thread"; do
   k=${r%%:*}; label=${r#*:}
   sps=$(field steps_per_second "$TMP/$k.out")
-  printf '%-34s %12.1f %8.2fx %10s %10s %10s\n' "$label" "$sps" "$(echo "$sps / $base" | bc -l)" \
+  printf '%-34s %12.1f %8.2fx %10s %10s %10s\n' "$label" "$sps" "$(awk -v a="$sps" -v b="$base" 'BEGIN { print a / b }')" \
     "$(half "$TMP/$k.out" eval)" "$(half "$TMP/$k.out" comm)" "$(half "$TMP/$k.out" wait)"
 done
 echo "(per-half-step times on rank 0: 16 proposals per half-step; speedup target >= 1.8x on 2 cores)"
