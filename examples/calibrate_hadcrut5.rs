@@ -134,7 +134,7 @@ fn main() -> Result<()> {
                     m.push(blobs[[r, w, off + k]]);
                 }
             }
-            let mut pred: Vec<f64> = m.iter().map(|v| v + obs.sigmas[k] * StandardNormal.sample(&mut rng) as f64).collect::<Vec<f64>>();
+            let mut pred: Vec<f64> = m.iter().map(|v| { let z: f64 = StandardNormal.sample(&mut rng); v + obs.sigmas[k] * z }).collect();
             let q = quantiles(&mut m, &[0.05, 0.95]);
             let qp = quantiles(&mut pred, &[0.05, 0.95]);
             let o = obs.values[k];
