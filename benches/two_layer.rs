@@ -18,7 +18,7 @@ fn bench(c: &mut Criterion) {
     let data = setup::data_dir();
     let forcing = Arc::new(setup::historical_forcing(&data).unwrap());
     let model = setup::historical_model(forcing.clone()).unwrap();
-    let theta = [3.0, 8.0, 100.0, 0.6, 1.3, 1.0];
+    let theta = [1.2, 8.0, 100.0, 0.6, 1.3, 1.0]; // lambda, C, C_d, gamma, epsilon, aerosol_scale
     let post = setup::historical_posterior(&data).unwrap();
     let mut u = vec![0.0; theta.len()];
     post.to_sampler(&theta, &mut u);

@@ -59,9 +59,46 @@ fn load_or_run(post: &Posterior) -> Result<Chain> {
     Ok(chain)
 }
 
+/// `--timing`: cost of one model run, one model construction and one posterior
+/// log-probability, as plain loops (for launch/bench.d/70-two-layer.sh).
+fn timing(post: &Posterior) -> Result<()> {
+    use std::hint::black_box;
+    use std::time::Instant;
+    let data = setup::data_dir();
+    let forcing = std::sync::Arc::new(setup::historical_forcing(&data)?);
+    let model = setup::historical_model(forcing.clone())?;
+    let theta = [1.2, 8.0, 100.0, 0.6, 1.3, 1.0];
+    let mut u = vec![0.0; 6];
+    post.to_sampler(&theta, &mut u);
+    let time = |n: usize, f: &mut dyn FnMut()| {
+        for _ in 0..n / 10 {
+            f();
+        }
+        let t0 = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        t0.elapsed().as_secs_f64() / n as f64 * 1e6
+    };
+    let run = time(100_000, &mut || {
+        black_box(model.run(black_box(&theta)).unwrap());
+    });
+    let build = time(100_000, &mut || {
+        black_box(setup::historical_model(black_box(forcing.clone())).unwrap());
+    });
+    let lp = time(100_000, &mut || {
+        black_box(post.ln_prob(black_box(&u)));
+    });
+    println!("rust_run_us {run:.3}\nrust_build_us {build:.3}\nrust_lnprob_us {lp:.3}\nyears {}", forcing.len());
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let data = setup::data_dir();
     let post = setup::historical_posterior(&data)?.with_blobs(true);
+    if std::env::args().nth(1).as_deref() == Some("--timing") {
+        return timing(&post.with_blobs(false));
+    }
     let chain = load_or_run(&post)?;
     let names = chain.names().to_vec();
     assert_eq!(names, post.param_names(), "the chain's parameters must be the set-up's");
@@ -134,7 +171,7 @@ fn main() -> Result<()> {
                     m.push(blobs[[r, w, off + k]]);
                 }
             }
-            let mut pred: Vec<f64> = m.iter().map(|v| v + obs.sigmas[k] * StandardNormal.sample(&mut rng) as f64).collect::<Vec<f64>>();
+            let mut pred: Vec<f64> = m.iter().map(|v| { let z: f64 = StandardNormal.sample(&mut rng); v + obs.sigmas[k] * z }).collect();
             let q = quantiles(&mut m, &[0.05, 0.95]);
             let qp = quantiles(&mut pred, &[0.05, 0.95]);
             let o = obs.values[k];

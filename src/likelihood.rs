@@ -77,8 +77,20 @@ pub fn model_at_observations(
         Some(p) => period_mean(times, series, p)?,
         None => 0.0,
     };
+    // Observation times increase strictly: locate the first one, then walk a cursor
+    // forward (no division or rounding per point; O(model + observations)).
+    let mut i = match obs.times.first() {
+        Some(&t) => time_index(times, t)?,
+        None => return Some(()),
+    };
     for (k, &t) in obs.times.iter().enumerate() {
-        let i = time_index(times, t)?;
+        let tol = 1e-9 * (1.0 + t.abs());
+        while i < times.len() && times[i] < t - tol {
+            i += 1;
+        }
+        if i >= times.len() || (times[i] - t).abs() > tol {
+            return None;
+        }
         f(k, series[i] - base);
     }
     Some(())

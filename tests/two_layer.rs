@@ -403,3 +403,29 @@ fn tcr_of_cmip6_fits_is_plausible() {
         assert!(tcr > 1.0 && tcr < 3.2 && tcr < ecs, "{}: TCR {tcr}, ECS {ecs}", m.name);
     }
 }
+
+/// The Gaussian likelihood sums ln σ² through running products; it must equal the
+/// per-point formula even when the products would under- or overflow.
+#[test]
+fn gaussian_likelihood_normalisation_survives_extreme_sigmas() {
+    use climcal::likelihood::{GaussianLikelihood, LikelihoodFn};
+    use climcal::runner::ModelOutput;
+    use climcal::target::Target;
+    let n = 200;
+    let times: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let model: Vec<f64> = times.iter().map(|t| (t * 0.1).sin()).collect();
+    let obs: Vec<f64> = times.iter().map(|t| (t * 0.1).sin() + 1e-3 * (t * 1.7).cos()).collect();
+    for sig in [|i: usize| if i % 2 == 0 { 1e-60 } else { 1e-3 }, |i: usize| if i < 100 { 1e70 } else { 1e-70 }, |_| 0.1] {
+        let sigmas: Vec<f64> = (0..n).map(sig).collect();
+        let out = ModelOutput::new(times.clone(), vec![("x".into(), model.clone())]).unwrap();
+        let target = Target::new().add_variable("x", times.clone(), obs.clone(), sigmas.clone()).unwrap();
+        let got = GaussianLikelihood::default().ln_likelihood(&out, &target);
+        let want: f64 = (0..n)
+            .map(|i| {
+                let v = sigmas[i] * sigmas[i];
+                -0.5 * ((model[i] - obs[i]).powi(2) / v + (2.0 * std::f64::consts::PI * v).ln())
+            })
+            .sum();
+        assert!(got.is_finite() && (got - want).abs() <= 1e-9 * want.abs().max(1.0), "{got} vs {want}");
+    }
+}

@@ -53,6 +53,31 @@ def main():
             if (year - 1971) % 5 == 0 or year == 2023:
                 w.writerow([year, row["Central Estimate Full-depth"], row["Full-depth Uncertainty (1-sigma)"]])
 
+    # abrupt-4xCO2: tas and N = rsdt - rsut - rlut for the first 150 years (index 0
+    # = first year after quadrupling), with sigma_T / sigma_N from the series' own
+    # year-to-year variability (std of residuals about a centred 11-year running mean,
+    # years 10-144, times sqrt(11/10)), as in examples/validate_4xco2.rs.
+    d = os.path.join(HERE, "cmip6_abrupt-4xCO2")
+    for fn in sorted(os.listdir(d)):
+        model = fn.split("_")[0]
+        with open(os.path.join(d, fn), newline="") as f:
+            rows = list(csv.DictReader(f))[:150]
+        tas = [float(r["tas"]) for r in rows]
+        n = [float(r["rsdt"]) - float(r["rsut"]) - float(r["rlut"]) for r in rows]
+        st, sn = _noise(tas), _noise(n)
+        with open(os.path.join(HERE, "derived", f"abrupt-4xCO2_{model}.csv"), "w", newline="") as g:
+            w = csv.writer(g, lineterminator="\n")
+            w.writerow(["year", "tas", "N", "sigma_T", "sigma_N"])
+            for i in range(len(rows)):
+                w.writerow([i, repr(tas[i]), repr(n[i]), f"{st:.6f}", f"{sn:.6f}"])
+
+
+def _noise(x, w=5):
+    r = [x[i] - sum(x[i - w:i + w + 1]) / (2 * w + 1) for i in range(10, len(x) - w)]
+    m = sum(r) / len(r)
+    v = sum((a - m) ** 2 for a in r) / (len(r) - 1)
+    return math.sqrt(v * (2 * w + 1) / (2 * w))
+
 
 if __name__ == "__main__":
     main()
