@@ -18,7 +18,9 @@ use climcal::config::{Init, Problem, RunConfig};
 use climcal::density::LogDensity;
 use climcal::error::{Error, Result};
 use climcal::executor::{Executor, RayonExecutor, SerialExecutor};
-use climcal::optimizer::{Objective, PosteriorObjective};
+use climcal::optimizer::Objective;
+#[cfg(feature = "mpi")]
+use climcal::optimizer::PosteriorObjective;
 use climcal::sampler::{Chain, EnsembleSampler, ProgressInfo, RunOptions, RunOutcome, SamplerState};
 use climcal::storage::{read_chain, read_resume, ChainMeta, HdfSink};
 
@@ -884,6 +886,7 @@ fn cmd_optimize(a: OptimizeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[cfg(feature = "mpi")]
 /// What MPI workers evaluate, as the first line of the run file rank 0 sends.
 fn objective_tag(objective: Option<Objective>) -> &'static str {
     match objective {
@@ -893,6 +896,7 @@ fn objective_tag(objective: Option<Objective>) -> &'static str {
     }
 }
 
+#[cfg(feature = "mpi")]
 fn objective_from_tag(tag: &str) -> Option<Objective> {
     match tag {
         "max_posterior" => Some(Objective::MaxPosterior),
@@ -901,6 +905,7 @@ fn objective_from_tag(tag: &str) -> Option<Objective> {
     }
 }
 
+#[cfg(feature = "mpi")]
 /// The density a rank evaluates: the sampler's, or the optimiser's objective —
 /// the same function [`estimator_for`] optimises (for a calibration posterior,
 /// [`PosteriorObjective`]; a plain density model is optimised as it is).
