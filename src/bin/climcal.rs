@@ -514,6 +514,14 @@ fn quantile(v: &[f64], q: f64) -> f64 {
 }
 
 fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
+    // `climcal info run.h5 | head` should end quietly when the reader closes the pipe,
+    // as other command-line tools do (only here: MPI runs keep their own handling).
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any output; no
+    // other thread is writing yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let (chain, meta) = read_chain(&a.file)?;
     let rows = chain.n_rows();
     let discard = a.discard.min(rows);
@@ -599,8 +607,19 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
             None => " (emcee file)".into(),
         }
     );
+    // Width of the name column: the longest "name [unit]".
+    let w = params
+        .iter()
+        .map(|p| {
+            let n = p["name"].as_str().unwrap_or("").chars().count();
+            let u = p["unit"].as_str().map(|u| if u.is_empty() { 0 } else { u.chars().count() + 3 }).unwrap_or(0);
+            n + u
+        })
+        .max()
+        .unwrap_or(9)
+        .max(9);
     println!(
-        "{:<16} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7} {:>8} {:>8}",
+        "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7} {:>8} {:>8}",
         "parameter", "mean", "sd", "5%", "50%", "95%", "R-hat", "ESS", "tau"
     );
     for p in &params {
@@ -610,13 +629,13 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
             name = format!("{name} [{u}]");
         }
         println!(
-            "{:<16} {:>11.4e} {:>10.3e} {:>11.4e} {:>11.4e} {:>11.4e} {:>7.3} {:>8.0} {:>8.1}",
+            "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7.3} {:>8.0} {:>8.1}",
             name,
-            f("mean"),
-            f("sd"),
-            f("q05"),
-            f("q50"),
-            f("q95"),
+            sig4(f("mean")),
+            sig4(f("sd")),
+            sig4(f("q05")),
+            sig4(f("q50")),
+            sig4(f("q95")),
             f("r_hat"),
             f("ess_bulk"),
             f("tau")
@@ -913,5 +932,38 @@ fn evaluated_density(problem: &Problem, objective: Option<Objective>) -> Arc<dyn
     match (objective, &problem.posterior) {
         (Some(o), Some(p)) => Arc::new(PosteriorObjective::new(p.clone(), o)),
         _ => problem.density.clone(),
+    }
+}
+
+/// Four significant digits, plain notation for 1e-3 ≤ |x| < 1e5, scientific otherwise.
+fn sig4(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let a = x.abs();
+    if a == 0.0 {
+        "0".to_string()
+    } else if (1e-3..1e5).contains(&a) {
+        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+        format!("{x:.decimals$}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sig4;
+
+    #[test]
+    fn sig4_keeps_four_significant_digits() {
+        assert_eq!(sig4(1.33583), "1.336");
+        assert_eq!(sig4(70.129), "70.13");
+        assert_eq!(sig4(0.080061), "0.08006");
+        assert_eq!(sig4(-1.0824), "-1.082");
+        assert_eq!(sig4(12345.6), "12346");
+        assert_eq!(sig4(2.5e-5), "2.500e-5");
+        assert_eq!(sig4(0.0), "0");
+        assert_eq!(sig4(f64::NAN), "NaN");
     }
 }
