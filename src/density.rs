@@ -73,74 +73,33 @@ impl<F: Fn(&[f64]) -> f64 + Send + Sync> LogDensity for FnDensity<F> {
     }
 }
 
-impl<D: LogDensity + ?Sized> LogDensity for &D {
-    fn dim(&self) -> usize {
-        (**self).dim()
-    }
-    fn ln_prob(&self, x: &[f64]) -> f64 {
-        (**self).ln_prob(x)
-    }
-    fn n_blobs(&self) -> usize {
-        (**self).n_blobs()
-    }
-    fn ln_prob_with_blob(&self, x: &[f64], blob: &mut [f64]) -> f64 {
-        (**self).ln_prob_with_blob(x, blob)
-    }
-    fn to_physical(&self, x: &[f64], out: &mut [f64]) {
-        (**self).to_physical(x, out)
-    }
-    fn to_sampler(&self, x: &[f64], out: &mut [f64]) {
-        (**self).to_sampler(x, out)
-    }
-    fn param_names(&self) -> Vec<String> {
-        (**self).param_names()
-    }
+/// Forward every method of [`LogDensity`] through a pointer type.
+macro_rules! forward_log_density {
+    ($($ptr:ty),*) => {$(
+        impl<D: LogDensity + ?Sized> LogDensity for $ptr {
+            fn dim(&self) -> usize {
+                (**self).dim()
+            }
+            fn ln_prob(&self, x: &[f64]) -> f64 {
+                (**self).ln_prob(x)
+            }
+            fn n_blobs(&self) -> usize {
+                (**self).n_blobs()
+            }
+            fn ln_prob_with_blob(&self, x: &[f64], blob: &mut [f64]) -> f64 {
+                (**self).ln_prob_with_blob(x, blob)
+            }
+            fn to_physical(&self, x: &[f64], out: &mut [f64]) {
+                (**self).to_physical(x, out)
+            }
+            fn to_sampler(&self, x: &[f64], out: &mut [f64]) {
+                (**self).to_sampler(x, out)
+            }
+            fn param_names(&self) -> Vec<String> {
+                (**self).param_names()
+            }
+        }
+    )*};
 }
 
-impl<D: LogDensity + ?Sized> LogDensity for std::sync::Arc<D> {
-    fn dim(&self) -> usize {
-        (**self).dim()
-    }
-    fn ln_prob(&self, x: &[f64]) -> f64 {
-        (**self).ln_prob(x)
-    }
-    fn n_blobs(&self) -> usize {
-        (**self).n_blobs()
-    }
-    fn ln_prob_with_blob(&self, x: &[f64], blob: &mut [f64]) -> f64 {
-        (**self).ln_prob_with_blob(x, blob)
-    }
-    fn to_physical(&self, x: &[f64], out: &mut [f64]) {
-        (**self).to_physical(x, out)
-    }
-    fn to_sampler(&self, x: &[f64], out: &mut [f64]) {
-        (**self).to_sampler(x, out)
-    }
-    fn param_names(&self) -> Vec<String> {
-        (**self).param_names()
-    }
-}
-
-impl<D: LogDensity + ?Sized> LogDensity for Box<D> {
-    fn dim(&self) -> usize {
-        (**self).dim()
-    }
-    fn ln_prob(&self, x: &[f64]) -> f64 {
-        (**self).ln_prob(x)
-    }
-    fn n_blobs(&self) -> usize {
-        (**self).n_blobs()
-    }
-    fn ln_prob_with_blob(&self, x: &[f64], blob: &mut [f64]) -> f64 {
-        (**self).ln_prob_with_blob(x, blob)
-    }
-    fn to_physical(&self, x: &[f64], out: &mut [f64]) {
-        (**self).to_physical(x, out)
-    }
-    fn to_sampler(&self, x: &[f64], out: &mut [f64]) {
-        (**self).to_sampler(x, out)
-    }
-    fn param_names(&self) -> Vec<String> {
-        (**self).param_names()
-    }
-}
+forward_log_density!(&D, std::sync::Arc<D>, Box<D>);
