@@ -116,35 +116,27 @@ pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-impl<M: ModelRunner + ?Sized> ModelRunner for Arc<M> {
-    fn param_names(&self) -> Vec<String> {
-        (**self).param_names()
-    }
-    fn output_names(&self) -> Vec<String> {
-        (**self).output_names()
-    }
-    fn run(&self, params: &[f64]) -> Result<ModelOutput> {
-        (**self).run(params)
-    }
-    fn run_batch(&self, batch: &[Vec<f64>]) -> Vec<Result<ModelOutput>> {
-        (**self).run_batch(batch)
-    }
+/// Forward every method of [`ModelRunner`] through a pointer type.
+macro_rules! forward_model_runner {
+    ($($ptr:ident),*) => {$(
+        impl<M: ModelRunner + ?Sized> ModelRunner for $ptr<M> {
+            fn param_names(&self) -> Vec<String> {
+                (**self).param_names()
+            }
+            fn output_names(&self) -> Vec<String> {
+                (**self).output_names()
+            }
+            fn run(&self, params: &[f64]) -> Result<ModelOutput> {
+                (**self).run(params)
+            }
+            fn run_batch(&self, batch: &[Vec<f64>]) -> Vec<Result<ModelOutput>> {
+                (**self).run_batch(batch)
+            }
+        }
+    )*};
 }
 
-impl<M: ModelRunner + ?Sized> ModelRunner for Box<M> {
-    fn param_names(&self) -> Vec<String> {
-        (**self).param_names()
-    }
-    fn output_names(&self) -> Vec<String> {
-        (**self).output_names()
-    }
-    fn run(&self, params: &[f64]) -> Result<ModelOutput> {
-        (**self).run(params)
-    }
-    fn run_batch(&self, batch: &[Vec<f64>]) -> Vec<Result<ModelOutput>> {
-        (**self).run_batch(batch)
-    }
-}
+forward_model_runner!(Arc, Box);
 
 /// A runner from a closure: `|params: &HashMap<String, f64>| -> Result<ModelOutput>`
 /// or, faster, from a positional closure with [`ClosureRunner::positional`].
