@@ -36,6 +36,19 @@ pub trait LogDensity: Send + Sync {
         out.copy_from_slice(x);
     }
 
+    /// [`LogDensity::to_physical`] of a block of row-major `dim()`-vectors (the
+    /// sampler stores a whole ensemble at once). The default maps row by row; a
+    /// density whose transform is the identity may copy the block in one go.
+    fn to_physical_rows(&self, x: &[f64], out: &mut [f64]) {
+        let dim = self.dim();
+        if dim == 0 {
+            return;
+        }
+        for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+            self.to_physical(xr, or);
+        }
+    }
+
     /// Names of the parameters (defaults to `p0, p1, …`).
     fn param_names(&self) -> Vec<String> {
         (0..self.dim()).map(|i| format!("p{i}")).collect()
@@ -71,6 +84,10 @@ impl<F: Fn(&[f64]) -> f64 + Send + Sync> LogDensity for FnDensity<F> {
     fn ln_prob(&self, x: &[f64]) -> f64 {
         (self.f)(x)
     }
+    /// The transform is the identity: one copy for the whole block.
+    fn to_physical_rows(&self, x: &[f64], out: &mut [f64]) {
+        out.copy_from_slice(x);
+    }
 }
 
 /// Forward every method of [`LogDensity`] through a pointer type.
@@ -94,6 +111,9 @@ macro_rules! forward_log_density {
             }
             fn to_sampler(&self, x: &[f64], out: &mut [f64]) {
                 (**self).to_sampler(x, out)
+            }
+            fn to_physical_rows(&self, x: &[f64], out: &mut [f64]) {
+                (**self).to_physical_rows(x, out)
             }
             fn param_names(&self) -> Vec<String> {
                 (**self).param_names()

@@ -20,7 +20,7 @@ use rand_distr::{Distribution as _, StandardNormal};
 use rand_pcg::Pcg64;
 
 use super::chain::Chain;
-use super::rng::walker_rngs;
+use super::rng::{pick_below, walker_rngs};
 use crate::density::LogDensity;
 use crate::error::{Error, Result};
 use crate::executor::{eval_one, EvalStats, Executor, ExecutorInfo, RayonExecutor, SerialExecutor};
@@ -127,6 +127,20 @@ pub struct ProgressInfo {
     pub stats: EvalStats,
 }
 
+/// The stretch move's Metropolis test: accept when
+/// `ln u < (n − 1) ln z + ln p(Y) − ln p(X)` (`ndim_m1 = n − 1`).
+///
+/// Both logarithms are always taken and the two conditions combined with a
+/// non-short-circuit `|`, so the test compiles without branches. A proposal at
+/// −∞ is rejected (`lnpdiff = −∞`) and `u = 0` accepts any finite `lnpdiff`, as
+/// the written formula does.
+#[inline(always)]
+fn accept(ndim_m1: f64, z: f64, u: f64, new_lp: f64, old_lp: f64) -> bool {
+    let lnpdiff = ndim_m1 * z.ln() + new_lp - old_lp;
+    // lnpdiff ≥ 0 accepts whatever u is (ln u < 0 on [0, 1)).
+    (lnpdiff >= 0.0) | (u.ln() < lnpdiff)
+}
+
 /// Sampling of evaluation times for inline serial evaluation.
 #[derive(Default)]
 struct BatchTimer {
@@ -185,6 +199,9 @@ impl<D: LogDensity> EnsembleSampler<D> {
         }
         if n < 4 {
             return Err(Error::InvalidSampler(format!("n_walkers must be at least 4, got {n}")));
+        }
+        if n / 2 > u32::MAX as usize {
+            return Err(Error::InvalidSampler(format!("n_walkers = {n} is too large (at most 2 × {})", u32::MAX)));
         }
         self.n_walkers = n;
         Ok(self)
@@ -416,6 +433,10 @@ impl<D: LogDensity> EnsembleSampler<D> {
 
         let a = self.a;
         let ndim_m1 = (dim as f64) - 1.0;
+        // For a power of two (the default a = 2), 1/a is exact and w²·(1/a) rounds the
+        // same real number as w²/a: the same z, without a division.
+        let inv_a = 1.0 / a;
+        let inv_a_exact = a.to_bits() & ((1u64 << 52) - 1) == 0;
         let t0 = Instant::now();
         let mut stats = EvalStats::default();
         let mut n_evals: u64 = 0;
@@ -423,45 +444,48 @@ impl<D: LogDensity> EnsembleSampler<D> {
         let mut outcome = RunOutcome::Completed;
         let mut prev_failures = 0u64;
         let mut timer = BatchTimer::default();
+        let mut acc_total: u64 = state.accepted.iter().sum();
 
         for step in 0..n_steps {
             for h in 0..2 {
                 let (active, other) = if h == 0 { (0..half, half..nw) } else { (half..nw, 0..half) };
-                let n_other = other.len();
+                let n_other = other.len() as u32;
                 // Draws, each from the walker's own stream, in a fixed order: z, j, u.
                 for (i, k) in active.clone().enumerate() {
                     let rng = &mut state.rngs[k];
                     let u1: f64 = rng.random();
-                    let z = ((a - 1.0) * u1 + 1.0).powi(2) / a;
-                    let j = other.start + rng.random_range(0..n_other);
+                    let w = (a - 1.0) * u1 + 1.0;
+                    let z = if inv_a_exact { w * w * inv_a } else { w * w / a };
+                    let j = other.start + pick_below(rng, n_other) as usize;
                     let u2: f64 = rng.random();
                     zs[i] = z;
                     us[i] = u2;
                     let (xk, xj) = (&state.positions[k * dim..(k + 1) * dim], &state.positions[j * dim..(j + 1) * dim]);
                     let y = &mut proposals[i * dim..(i + 1) * dim];
-                    for d in 0..dim {
-                        y[d] = xj[d] + z * (xk[d] - xj[d]);
+                    for ((y, &xk), &xj) in y.iter_mut().zip(xk).zip(xj) {
+                        *y = xj + z * (xk - xj);
                     }
                 }
                 stats += self.evaluate_batch(&proposals, &mut new_lp, &mut new_blobs, &mut timer);
                 n_evals += half as u64;
                 for (i, k) in active.enumerate() {
-                    // Accept when ln u < lnpdiff. Shortcuts with the same outcome:
-                    // a proposal outside the support (−∞) is rejected without logs, and
-                    // lnpdiff ≥ 0 is accepted without ln u (ln u < 0 for u in [0, 1)).
-                    if new_lp[i] == f64::NEG_INFINITY {
-                        continue;
+                    // Accept when ln u < (n − 1) ln z + ln p(Y) − ln p(X_k), decided and
+                    // applied without branches: whether a proposal is accepted is a coin
+                    // toss the CPU cannot predict, and on a cheap density a mispredicted
+                    // branch costs more than the logarithm it would have skipped.
+                    let accepted = accept(ndim_m1, zs[i], us[i], new_lp[i], state.ln_probs[k]);
+                    let y = &proposals[i * dim..(i + 1) * dim];
+                    for (x, &y) in state.positions[k * dim..(k + 1) * dim].iter_mut().zip(y) {
+                        *x = if accepted { y } else { *x };
                     }
-                    let lnpdiff = ndim_m1 * zs[i].ln() + new_lp[i] - state.ln_probs[k];
-                    if lnpdiff >= 0.0 || us[i].ln() < lnpdiff {
-                        state.positions[k * dim..(k + 1) * dim].copy_from_slice(&proposals[i * dim..(i + 1) * dim]);
-                        state.ln_probs[k] = new_lp[i];
-                        if eval_nb > 0 {
-                            state.blobs[k * eval_nb..(k + 1) * eval_nb]
-                                .copy_from_slice(&new_blobs[i * eval_nb..(i + 1) * eval_nb]);
-                        }
-                        state.accepted[k] += 1;
+                    let lp = &mut state.ln_probs[k];
+                    *lp = if accepted { new_lp[i] } else { *lp };
+                    if accepted && eval_nb > 0 {
+                        state.blobs[k * eval_nb..(k + 1) * eval_nb]
+                            .copy_from_slice(&new_blobs[i * eval_nb..(i + 1) * eval_nb]);
                     }
+                    state.accepted[k] += accepted as u64;
+                    acc_total += accepted as u64;
                 }
             }
             state.iteration += 1;
@@ -469,17 +493,13 @@ impl<D: LogDensity> EnsembleSampler<D> {
             prev_failures = stats.failures;
 
             if state.iteration % opts.thin as u64 == 0 {
-                for k in 0..nw {
-                    self.density.to_physical(state.walker(k), &mut phys[k * dim..(k + 1) * dim]);
-                }
+                self.density.to_physical_rows(&state.positions, &mut phys);
                 let blobs = if nb > 0 { &state.blobs[..] } else { &[][..] };
                 chain.push_row(&phys, &state.ln_probs, blobs);
             }
-            chain.set_totals_from(state.iteration, &state.accepted, state.failures);
 
             let stop_flag = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
             let elapsed = t0.elapsed().as_secs_f64();
-            let acc_total: u64 = state.accepted.iter().sum();
             let info = ProgressInfo {
                 iteration: state.iteration,
                 step: step + 1,
@@ -496,6 +516,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
             let due = opts.checkpoint_every > 0 && state.iteration % opts.checkpoint_every as u64 == 0;
             if let Some(s) = sink.as_deref_mut() {
                 if due || last {
+                    chain.set_totals_from(state.iteration, &state.accepted, state.failures);
                     s.checkpoint(&chain, last_ckpt_row..chain.n_rows(), state)?;
                     last_ckpt_row = chain.n_rows();
                 }
@@ -514,6 +535,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
                 s.checkpoint(&chain, 0..0, state)?;
             }
         }
+        chain.set_totals_from(state.iteration, &state.accepted, state.failures);
         chain.set_timing(stats, t0.elapsed().as_secs_f64(), n_evals);
         Ok((chain, outcome))
     }
@@ -548,6 +570,18 @@ mod tests {
 
     fn gauss(dim: usize) -> FnDensity<impl Fn(&[f64]) -> f64 + Send + Sync> {
         FnDensity::new(dim, |x: &[f64]| -0.5 * x.iter().map(|v| v * v).sum::<f64>())
+    }
+
+    #[test]
+    fn acceptance_test_follows_the_formula() {
+        // ln u < 9 ln z + Δ, with the edge cases the sampler meets.
+        assert!(accept(9.0, 1.0, 0.5, -1.0, -1.5)); // Δ = 0.5 ≥ 0
+        assert!(accept(9.0, 1.0, 0.5, -1.0, -1.0 + 0.6)); // ln 0.5 = -0.693 < -0.6
+        assert!(!accept(9.0, 1.0, 0.5, -1.0, -1.0 + 0.7)); // -0.693 > -0.7
+        assert!(accept(9.0, 2.0, 0.99, -10.0, -10.0 + 9.0 * 2f64.ln() - 1e-9)); // z favours Y
+        assert!(!accept(9.0, 1.0, 0.0, f64::NEG_INFINITY, 0.0)); // outside the support
+        assert!(accept(9.0, 1.0, 0.0, -700.0, 0.0)); // u = 0 takes any finite step
+        assert!(!accept(0.0, 0.5, 0.3, 0.3f64.ln(), 0.0)); // equality rejects
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Every random draw of the sampler comes from the stream of the walker it is for,
 //! and is drawn on the coordinator, so chains do not depend on threads or ranks.
 
+use rand::RngCore;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,25 @@ pub fn walker_rng(seed: u64, walker: usize) -> Pcg64 {
     let hi = splitmix64(seed) as u128;
     let lo = splitmix64(seed ^ 0xD1B5_4A32_D192_ED03) as u128;
     Pcg64::new((hi << 64) | lo, walker as u128)
+}
+
+/// A uniform index in `0..n` from one 32-bit draw (two in rare cases), `n ≥ 1`.
+///
+/// This is the algorithm `rand` 0.9 uses for `rng.random_range(0..n)` with a
+/// `usize` range that fits in 32 bits (a widening multiply, with a second draw to
+/// reduce bias when the low word lands in the top `n` values), written out so
+/// that it inlines into the sampler's proposal loop and so that chains depend on
+/// this code only, not on `rand`'s feature flags. A test checks it against `rand`.
+#[inline(always)]
+pub fn pick_below(rng: &mut Pcg64, n: u32) -> u32 {
+    debug_assert!(n >= 1);
+    let m = (rng.next_u32() as u64) * (n as u64);
+    let (mut hi, lo) = ((m >> 32) as u32, m as u32);
+    if lo > n.wrapping_neg() {
+        let hi2 = (((rng.next_u32() as u64) * (n as u64)) >> 32) as u32;
+        hi += lo.checked_add(hi2).is_none() as u32;
+    }
+    hi
 }
 
 /// All walkers' streams.
@@ -63,6 +83,22 @@ mod tests {
         let mut b = rng_from_words(rng_to_words(&a));
         for _ in 0..10 {
             assert_eq!(a.random::<u64>(), b.random::<u64>());
+        }
+    }
+
+    #[test]
+    fn pick_below_draws_what_rand_random_range_draws() {
+        // Small ranges (the sampler's half-ensembles) and large ones, where the
+        // second, bias-reducing draw happens about half the time.
+        for n in [1u32, 2, 3, 16, 17, 500, 1 << 20, (1 << 31) + 1, u32::MAX - 5, u32::MAX] {
+            let (mut a, mut b) = (walker_rng(9, n as usize % 7), walker_rng(9, n as usize % 7));
+            for _ in 0..5000 {
+                let x = pick_below(&mut a, n);
+                assert!(x < n);
+                assert_eq!(x as usize, b.random_range(0..n as usize), "n = {n}");
+            }
+            // Both consumed the same number of draws.
+            assert_eq!(a.next_u64(), b.next_u64(), "n = {n}");
         }
     }
 
