@@ -120,6 +120,18 @@ impl Chain {
         }
     }
 
+    /// As [`Chain::push_row`], with the positions written by `fill` into the
+    /// row's place in the chain (one copy fewer than mapping into a buffer first).
+    pub(crate) fn push_row_with(&mut self, fill: impl FnOnce(&mut [f64]), ln_probs: &[f64], blobs: &[f64]) {
+        let start = self.samples.len();
+        self.samples.resize(start + self.n_walkers * self.dim, 0.0);
+        fill(&mut self.samples[start..]);
+        self.ln_probs.extend_from_slice(ln_probs);
+        if self.n_blobs > 0 {
+            self.blobs.extend_from_slice(blobs);
+        }
+    }
+
     /// Append the rows of `other` (a later run of the same chain) and take its totals.
     pub fn extend(&mut self, other: &Chain) {
         assert_eq!((self.n_walkers, self.dim), (other.n_walkers, other.dim));
