@@ -36,15 +36,18 @@ pub trait LogDensity: Send + Sync {
         out.copy_from_slice(x);
     }
 
-    /// [`LogDensity::to_physical`] of a block of row-major `dim()`-vectors (the
-    /// sampler stores a whole ensemble at once). The default maps row by row; a
-    /// density whose transform is the identity may copy the block in one go.
-    fn to_physical_rows(&self, x: &[f64], out: &mut [f64]) {
+    /// Append [`LogDensity::to_physical`] of a block of row-major `dim()`-vectors
+    /// to `out` (the sampler stores a whole ensemble at once). The default maps
+    /// row by row; a density whose transform is the identity appends the block in
+    /// one copy.
+    fn extend_physical(&self, x: &[f64], out: &mut Vec<f64>) {
         let dim = self.dim();
+        let start = out.len();
+        out.resize(start + x.len(), 0.0);
         if dim == 0 {
             return;
         }
-        for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+        for (xr, or) in x.chunks_exact(dim).zip(out[start..].chunks_exact_mut(dim)) {
             self.to_physical(xr, or);
         }
     }
@@ -85,8 +88,8 @@ impl<F: Fn(&[f64]) -> f64 + Send + Sync> LogDensity for FnDensity<F> {
         (self.f)(x)
     }
     /// The transform is the identity: one copy for the whole block.
-    fn to_physical_rows(&self, x: &[f64], out: &mut [f64]) {
-        out.copy_from_slice(x);
+    fn extend_physical(&self, x: &[f64], out: &mut Vec<f64>) {
+        out.extend_from_slice(x);
     }
 }
 
@@ -112,8 +115,8 @@ macro_rules! forward_log_density {
             fn to_sampler(&self, x: &[f64], out: &mut [f64]) {
                 (**self).to_sampler(x, out)
             }
-            fn to_physical_rows(&self, x: &[f64], out: &mut [f64]) {
-                (**self).to_physical_rows(x, out)
+            fn extend_physical(&self, x: &[f64], out: &mut Vec<f64>) {
+                (**self).extend_physical(x, out)
             }
             fn param_names(&self) -> Vec<String> {
                 (**self).param_names()
@@ -123,3 +126,40 @@ macro_rules! forward_log_density {
 }
 
 forward_log_density!(&D, std::sync::Arc<D>, Box<D>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A density whose chains store `exp` of the sampler coordinates.
+    struct LogScale;
+    impl LogDensity for LogScale {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn ln_prob(&self, _: &[f64]) -> f64 {
+            0.0
+        }
+        fn to_physical(&self, x: &[f64], out: &mut [f64]) {
+            for (o, v) in out.iter_mut().zip(x) {
+                *o = v.exp();
+            }
+        }
+    }
+
+    #[test]
+    fn extend_physical_maps_every_row_and_appends() {
+        let x = [0.0, 1.0, 2.0, 3.0, -1.0, 0.5];
+        let mut out = vec![7.0];
+        LogScale.extend_physical(&x, &mut out);
+        let want: Vec<f64> = std::iter::once(7.0).chain(x.iter().map(|v| v.exp())).collect();
+        assert_eq!(out, want);
+        // Through a pointer, and the identity of a closure density.
+        let mut out = Vec::new();
+        std::sync::Arc::new(LogScale).extend_physical(&x, &mut out);
+        assert_eq!(out, want[1..]);
+        let mut out = vec![1.0];
+        FnDensity::new(2, |_: &[f64]| 0.0).extend_physical(&x, &mut out);
+        assert_eq!(out, [1.0, 0.0, 1.0, 2.0, 3.0, -1.0, 0.5]);
+    }
+}

@@ -120,12 +120,12 @@ impl Chain {
         }
     }
 
-    /// As [`Chain::push_row`], with the positions written by `fill` into the
-    /// row's place in the chain (one copy fewer than mapping into a buffer first).
-    pub(crate) fn push_row_with(&mut self, fill: impl FnOnce(&mut [f64]), ln_probs: &[f64], blobs: &[f64]) {
+    /// As [`Chain::push_row`], with the positions appended by `extend` (one copy
+    /// fewer than mapping them into a buffer first).
+    pub(crate) fn push_row_with(&mut self, extend: impl FnOnce(&mut Vec<f64>), ln_probs: &[f64], blobs: &[f64]) {
         let start = self.samples.len();
-        self.samples.resize(start + self.n_walkers * self.dim, 0.0);
-        fill(&mut self.samples[start..]);
+        extend(&mut self.samples);
+        assert_eq!(self.samples.len(), start + self.n_walkers * self.dim, "a row has n_walkers × dim values");
         self.ln_probs.extend_from_slice(ln_probs);
         if self.n_blobs > 0 {
             self.blobs.extend_from_slice(blobs);

@@ -535,7 +535,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
 
             if state.iteration % opts.thin as u64 == 0 {
                 let blobs = if nb > 0 { &state.blobs[..] } else { &[][..] };
-                chain.push_row_with(|row| self.density.to_physical_rows(&state.positions, row), &state.ln_probs, blobs);
+                chain.push_row_with(|samples| self.density.extend_physical(&state.positions, samples), &state.ln_probs, blobs);
             }
 
             let stop_flag = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
