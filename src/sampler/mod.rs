@@ -1,6 +1,7 @@
 //! The affine-invariant ensemble sampler (Goodman & Weare 2010, as in emcee) and
 //! its chain.
 
+pub mod accept;
 pub mod chain;
 pub mod ensemble;
 pub mod rng;
