@@ -6,8 +6,7 @@
 # emcee is missing). Prints a table; never fails because a competitor is missing.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
+source launch/mpi-env
 SPIN_US=${SPIN_US:-200}
 STEPS=${STEPS:-300}
 WALKERS=${WALKERS:-32}
@@ -15,8 +14,9 @@ WALKERS=${WALKERS:-32}
 if ! command -v mpirun >/dev/null; then echo "40-mpi: mpirun not found, skipped"; exit 0; fi
 cargo build --quiet --release --example mpi_toy || { echo "40-mpi: build failed"; exit 1; }
 BIN=target/release/examples/mpi_toy
-# No --oversubscribe: with it OpenMPI yields the CPU while polling, which adds
-# scheduler latency to every collective; 2 ranks fit on 2 cores.
+# Unlike the tests (launch/mpi-env), no --oversubscribe: with it OpenMPI yields
+# the CPU while polling, which adds scheduler latency to every collective; 2 ranks
+# fit on 2 cores.
 MPIRUN=(mpirun --bind-to none)
 [ "$(nproc)" -lt 2 ] && MPIRUN+=(--oversubscribe)
 TMP=$(mktemp -d)

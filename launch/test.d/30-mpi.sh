@@ -10,10 +10,7 @@ if ! command -v mpirun >/dev/null; then
   echo "30-mpi: mpirun not found (install openmpi-bin via launch/install-deps)" >&2
   exit 1
 fi
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# Quiet, robust defaults for small shared machines (no InfiniBand probing).
-export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
-MPIRUN=(mpirun --oversubscribe --bind-to none)
+source launch/mpi-env
 
 cargo build --quiet --example mpi_toy
 BIN=target/debug/examples/mpi_toy
