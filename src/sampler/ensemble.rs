@@ -490,7 +490,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
                         *y = xj + z * (xk - xj);
                     }
                 }
-                // The logarithms of the test (inline, within 1e-12; see `accept`).
+                // The logarithms of the test: inline, within 1e-12 (see `sampler::accept`).
                 for i in 0..half {
                     (ln_zs[i], ln_us[i]) = (ln_approx(zs[i]), ln_approx(us[i]));
                 }
