@@ -284,3 +284,42 @@ fn until_converged_stops_early_and_example_configs_parse() {
         climcal::config::RunConfig::load(&p).unwrap().build_problem().unwrap();
     }
 }
+
+/// An external program as the model (`[model] name = "command"`): parameters go in
+/// as `name=value`, CSV comes out; where it hangs, the timeout kills it and the
+/// evaluation counts as failed, so no sample is stored there and the run finishes.
+#[cfg(unix)]
+#[test]
+fn command_model_with_a_timeout_calibrates_and_never_hangs() {
+    let config = linear_config()
+        .replace(
+            "name = \"linear\"\noptions = { t_start = 0, t_end = 20 }",
+            "name = \"command\"\noptions = { program = \"./model.sh\", timeout_seconds = 0.2 }",
+        )
+        .replace("n_steps = 300", "n_steps = 30\ninit = { method = \"ball\", center = { intercept = 1.5, slope = 0.3 }, radius = 1e-3 }");
+    assert!(config.contains("\"command\"") && config.contains("n_steps = 30"), "{config}");
+    let c = Case::new(&config);
+    // y = intercept + slope·t on t = 0..20, as the built-in `linear` model; hangs
+    // for intercept > 1.6 (inside the posterior, outside the starting ball).
+    c.write(
+        "model.sh",
+        r#"#!/bin/sh
+a=${1#intercept=}; b=${2#slope=}
+if awk -v a="$a" 'BEGIN { exit !(a > 1.6) }'; then sleep 30; fi
+awk -v a="$a" -v b="$b" 'BEGIN { print "time,y"; for (t = 0; t <= 20; t++) printf "%d,%.17g\n", t, a + b * t }'
+"#,
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(c.p("model.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let t0 = std::time::Instant::now();
+    let (code, err) = c.climcal(&["run", "run.toml", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    // 480 evaluations; every hang costs 0.2 s, not 30 s.
+    assert!(t0.elapsed() < std::time::Duration::from_secs(120), "{:?}", t0.elapsed());
+    let chain = Chain::load(c.p("out.h5")).unwrap();
+    assert!(chain.failures() > 0, "no proposal reached the hanging region");
+    let flat = chain.flat_samples(0);
+    assert!(flat.column(0).iter().all(|&a| a <= 1.6), "a sample where the model hung");
+    // The model's outputs reached the likelihood: the slope stays near the data's 0.3.
+    assert!(flat.column(1).iter().all(|&b| (b - 0.3).abs() < 0.2));
+}

@@ -20,7 +20,7 @@ use crate::models::toy::{Gaussian, Rosenbrock};
 use crate::runner::{ModelOutput, ModelRunner};
 
 /// Names accepted in `[model] name`.
-pub const MODEL_NAMES: &[&str] = &["gaussian", "rosenbrock", "linear", "two_layer"];
+pub const MODEL_NAMES: &[&str] = &["gaussian", "rosenbrock", "linear", "two_layer", "command"];
 
 /// What a model needs to know about the run file it comes from.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +62,7 @@ pub fn build_model(name: &str, options: &toml::Table, ctx: &ModelContext<'_>) ->
         "rosenbrock" => rosenbrock(options, ctx),
         "linear" => linear(options),
         "two_layer" => Ok(BuiltModel::Runner(Arc::new(crate::models::two_layer::TwoLayerModel::from_options(options, ctx.base_dir)?))),
+        "command" => command(options, ctx),
         _ => Err(Error::Config(format!(
             "unknown model '{name}' in [model] name; known models are {}",
             MODEL_NAMES.join(", ")
@@ -220,6 +221,40 @@ fn linear(options: &toml::Table) -> Result<BuiltModel> {
     })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandOptions {
+    program: String,
+    #[serde(default)]
+    args: Vec<String>,
+    timeout_seconds: Option<f64>,
+}
+
+/// `command`: an external program run once per evaluation
+/// ([`crate::runner::CommandRunner`]). Options: `program` (a path with a `/` is
+/// relative to the run file; a bare name is looked up on `PATH`), `args` (given
+/// before the `name=value` parameters), `timeout_seconds` (a run that takes longer
+/// is killed and counts as a failed evaluation; no limit by default).
+fn command(options: &toml::Table, ctx: &ModelContext<'_>) -> Result<BuiltModel> {
+    let o: CommandOptions = parse_options("command", options)?;
+    if ctx.param_names.is_empty() {
+        return Err(Error::Config("model 'command' needs [parameters]: they are passed to the program as name=value".into()));
+    }
+    let program = if o.program.contains('/') {
+        ctx.resolve(Path::new(&o.program)).to_string_lossy().into_owned()
+    } else {
+        o.program.clone()
+    };
+    let mut runner = crate::runner::CommandRunner::new(&program, &o.args, ctx.param_names);
+    if let Some(t) = o.timeout_seconds {
+        if !(t > 0.0 && t.is_finite()) {
+            return Err(Error::Config(format!("model 'command': timeout_seconds must be > 0, got {t}")));
+        }
+        runner = runner.with_timeout(Duration::from_secs_f64(t));
+    }
+    Ok(BuiltModel::Runner(Arc::new(runner)))
+}
+
 /// The `linear` toy model (see [`build_model`]).
 #[derive(Debug, Clone)]
 pub struct LinearModel {
@@ -311,6 +346,20 @@ mod tests {
         assert_eq!(d.dim(), 2);
         assert_eq!(d.ln_prob(&[1.0, 2.0]), 0.0);
         assert_eq!(d.ln_prob(&[3.0, 2.0]), -0.5);
+    }
+
+    #[test]
+    fn command_options_are_checked() {
+        let names = ["a".to_string()];
+        let ctx = ModelContext { base_dir: Path::new("runs"), param_names: &names };
+        assert!(matches!(build_model("command", &table("program = 'true'"), &ctx), Ok(BuiltModel::Runner(_))));
+        let e = build_model("command", &table("program = 'true'\ntimeout_seconds = 0"), &ctx).err().unwrap().to_string();
+        assert!(e.contains("timeout_seconds"), "{e}");
+        let e = build_model("command", &table("program = 'true'\ntimeout = 3"), &ctx).err().unwrap().to_string();
+        assert!(e.contains("timeout"), "{e}");
+        let ctx0 = ModelContext { base_dir: Path::new("."), param_names: &[] };
+        let e = build_model("command", &table("program = 'true'"), &ctx0).err().unwrap().to_string();
+        assert!(e.contains("[parameters]"), "{e}");
     }
 
     #[test]
