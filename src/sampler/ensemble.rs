@@ -137,6 +137,26 @@ fn select(c: bool, a: f64, b: f64) -> f64 {
     f64::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
 }
 
+/// `y = x_j + z (x_k − x_j)`, element by element (rows of equal length).
+#[inline(always)]
+fn stretch(y: &mut [f64], xk: &[f64], xj: &[f64], z: f64) {
+    let n = y.len();
+    let (xk, xj) = (&xk[..n], &xj[..n]);
+    for i in 0..n {
+        y[i] = xj[i] + z * (xk[i] - xj[i]);
+    }
+}
+
+/// `x = if c { y } else { x }` for a row, with [`select`].
+#[inline(always)]
+fn select_row(c: bool, x: &mut [f64], y: &[f64]) {
+    let n = x.len();
+    let y = &y[..n];
+    for i in 0..n {
+        x[i] = select(c, y[i], x[i]);
+    }
+}
+
 /// Sampling of evaluation times for inline serial evaluation.
 #[derive(Default)]
 struct BatchTimer {
@@ -486,9 +506,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
                     us[i] = u2;
                     let (xk, xj) = (&state.positions[k * dim..(k + 1) * dim], &state.positions[j * dim..(j + 1) * dim]);
                     let y = &mut proposals[i * dim..(i + 1) * dim];
-                    for ((y, &xk), &xj) in y.iter_mut().zip(xk).zip(xj) {
-                        *y = xj + z * (xk - xj);
-                    }
+                    stretch(y, xk, xj, z);
                 }
                 // The logarithms of the test: inline, within 1e-12 (see `sampler::accept`).
                 for i in 0..half {
@@ -516,9 +534,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
                 for (i, k) in active.enumerate() {
                     let accepted = decisions[i] == Some(true);
                     let y = &proposals[i * dim..(i + 1) * dim];
-                    for (x, &y) in state.positions[k * dim..(k + 1) * dim].iter_mut().zip(y) {
-                        *x = select(accepted, y, *x);
-                    }
+                    select_row(accepted, &mut state.positions[k * dim..(k + 1) * dim], y);
                     let lp = &mut state.ln_probs[k];
                     *lp = select(accepted, new_lp[i], *lp);
                     if accepted && eval_nb > 0 {
