@@ -112,12 +112,7 @@ impl Chain {
 
     /// Append one row (all walkers).
     pub fn push_row(&mut self, positions: &[f64], ln_probs: &[f64], blobs: &[f64]) {
-        debug_assert_eq!(positions.len(), self.n_walkers * self.dim);
-        self.samples.extend_from_slice(positions);
-        self.ln_probs.extend_from_slice(ln_probs);
-        if self.n_blobs > 0 {
-            self.blobs.extend_from_slice(blobs);
-        }
+        self.push_row_with(|samples| samples.extend_from_slice(positions), ln_probs, blobs);
     }
 
     /// As [`Chain::push_row`], with the positions appended by `extend` (one copy
