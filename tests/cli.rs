@@ -71,10 +71,15 @@ impl Case {
     }
 }
 
-fn linear_config() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/toy_linear.toml"))
+/// A run file of tests/data, writing `out.h5`.
+fn data_config(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name))
         .unwrap()
         .replace("[output]", "[output]\npath = \"out.h5\"")
+}
+
+fn linear_config() -> String {
+    data_config("toy_linear.toml")
 }
 
 #[test]
@@ -291,30 +296,17 @@ fn until_converged_stops_early_and_example_configs_parse() {
 #[cfg(unix)]
 #[test]
 fn command_model_with_a_timeout_calibrates_and_never_hangs() {
-    let config = linear_config()
-        .replace(
-            "name = \"linear\"\noptions = { t_start = 0, t_end = 20 }",
-            "name = \"command\"\noptions = { program = \"./model.sh\", timeout_seconds = 0.2 }",
-        )
-        .replace("n_steps = 300", "n_steps = 30\ninit = { method = \"ball\", center = { intercept = 1.5, slope = 0.3 }, radius = 1e-3 }");
-    assert!(config.contains("\"command\"") && config.contains("n_steps = 30"), "{config}");
-    let c = Case::new(&config);
-    // y = intercept + slope·t on t = 0..20, as the built-in `linear` model; hangs
-    // for intercept > 1.6 (inside the posterior, outside the starting ball).
-    c.write(
-        "model.sh",
-        r#"#!/bin/sh
-a=${1#intercept=}; b=${2#slope=}
-if awk -v a="$a" 'BEGIN { exit !(a > 1.6) }'; then sleep 30; fi
-awk -v a="$a" -v b="$b" 'BEGIN { print "time,y"; for (t = 0; t <= 20; t++) printf "%d,%.17g\n", t, a + b * t }'
-"#,
-    );
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(c.p("model.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // tests/data/toy_command.toml runs tests/data/toy_command_model.sh: the
+    // `linear` model as a program, which hangs for intercept > 1.6 (inside the
+    // posterior, outside the starting ball).
+    let c = Case::new(&data_config("toy_command.toml"));
+    // fs::copy keeps the executable bit.
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/toy_command_model.sh");
+    std::fs::copy(model, c.p("toy_command_model.sh")).unwrap();
     let t0 = std::time::Instant::now();
     let (code, err) = c.climcal(&["run", "run.toml", "-q"]);
     assert_eq!(code, 0, "{err}");
-    // 480 evaluations; every hang costs 0.2 s, not 30 s.
+    // 320 evaluations; every hang costs the 0.5 s timeout, not 30 s.
     assert!(t0.elapsed() < std::time::Duration::from_secs(120), "{:?}", t0.elapsed());
     let chain = Chain::load(c.p("out.h5")).unwrap();
     assert!(chain.failures() > 0, "no proposal reached the hanging region");

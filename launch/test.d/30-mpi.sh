@@ -174,21 +174,10 @@ timeout 120 "${MPIRUN[@]}" -n 2 "$CLI" run "$TMP/nonexistent.toml" -q >"$TMP/bad
 if [ "$rc" == 2 ]; then echo "  ok   bad run file: exit 2"; else echo "  FAIL bad run file: rc $rc"; fail=1; fi
 
 echo "-- an external program as the model under mpirun (timeouts where it hangs): same data, same failures"
-mkdir -p "$TMP/cmd" && cp tests/data/toy_linear.csv "$TMP/cmd/"
-cat >"$TMP/cmd/model.sh" <<'SH'
-#!/bin/sh
-a=${1#intercept=}; b=${2#slope=}
-if awk -v a="$a" 'BEGIN { exit !(a > 1.6) }'; then sleep 30; fi
-awk -v a="$a" -v b="$b" 'BEGIN { print "time,y"; for (t = 0; t <= 20; t++) printf "%d,%.17g\n", t, a + b * t }'
-SH
-chmod +x "$TMP/cmd/model.sh"
-sed -e 's/name = "linear"/name = "command"/' \
-    -e 's|options = { t_start = 0, t_end = 20 }|options = { program = "./model.sh", timeout_seconds = 0.5 }|' \
-    -e 's/n_steps = 300/n_steps = 20\ninit = { method = "ball", center = { intercept = 1.5, slope = 0.3 }, radius = 1e-3 }/' \
-    tests/data/toy_linear.toml >"$TMP/cmd/run.toml"
+mkdir -p "$TMP/cmd" && cp tests/data/toy_linear.csv tests/data/toy_command.toml tests/data/toy_command_model.sh "$TMP/cmd/"
 failures() { "$CLI" info "$1" --json | grep -o '"failures": *[0-9]*' | grep -o '[0-9]*$'; }
-run cmd_ref 120 "$CLI" run "$TMP/cmd/run.toml" -o "$TMP/cmd/ref.h5" -q
-run cmd_n2 120 "${MPIRUN[@]}" -n 2 "$CLI" run "$TMP/cmd/run.toml" -o "$TMP/cmd/n2.h5" -q --threads 1
+run cmd_ref 120 "$CLI" run "$TMP/cmd/toy_command.toml" -o "$TMP/cmd/ref.h5" -q
+run cmd_n2 120 "${MPIRUN[@]}" -n 2 "$CLI" run "$TMP/cmd/toy_command.toml" -o "$TMP/cmd/n2.h5" -q --threads 1
 f_ref=$(failures "$TMP/cmd/ref.h5" || echo missing); f_n2=$(failures "$TMP/cmd/n2.h5" || echo missing)
 if cmp -s <(data "$TMP/cmd/ref.h5") <(data "$TMP/cmd/n2.h5") && [ "$f_ref" == "$f_n2" ] && [ "${f_ref:-0}" != 0 ] && [ "$f_ref" != missing ]; then
   echo "  ok   command model, mpirun -n 2: same data, $f_ref timed-out evaluations on both"
