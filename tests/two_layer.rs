@@ -179,7 +179,7 @@ fn first_steps_match_independent_integration() {
         ends.push(x[0]);
         means.push(acc);
     }
-    let params = vec![1.0, p.c, p.c_d, p.gamma, p.epsilon, 1.0, 1.0];
+    let params = [1.0, p.c, p.c_d, p.gamma, p.epsilon, 1.0, 1.0];
     let m = TwoLayerModel::builder(forcing.clone()).feedback(Feedback::Lambda).fix("lambda", p.lambda);
     let end = m.clone().time_convention(TimeConvention::EndOfYear).build().unwrap();
     let mean = m.build().unwrap();

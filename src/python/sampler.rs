@@ -195,6 +195,10 @@ struct NoResume {
     meta: ChainMeta,
 }
 
+/// A posterior built from Python objects, the executor that suits its model, and
+/// the call counters of its Python models (read back after the run).
+pub(crate) type BuiltPosterior = (Posterior, Arc<dyn Executor>, Vec<Arc<PyCalls>>);
+
 /// The calibration posterior of the Python objects and the executor that suits
 /// its model: rayon for Rust models, serial for Python callables, one batch call
 /// per half-step for vectorised Python models.
@@ -204,7 +208,7 @@ pub(crate) fn build_posterior(
     runner: &PyModelRunner,
     likelihood: Option<&PyGaussianLikelihood>,
     threads: Option<usize>,
-) -> PyResult<(Posterior, Arc<dyn Executor>, Vec<Arc<PyCalls>>)> {
+) -> PyResult<BuiltPosterior> {
     let lik = likelihood.map(|l| l.inner).unwrap_or_default();
     let params = parameters.inner.clone();
     let mut calls = Vec::new();

@@ -293,7 +293,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
         let t0 = (weight > 0.0).then(Instant::now);
         let n = ln_probs.len();
         let dim = self.density.dim();
-        let nb = if n == 0 { 0 } else { blobs.len() / n };
+        let nb = blobs.len().checked_div(n).unwrap_or(0);
         let mut failures = 0;
         for i in 0..n {
             let (v, failed) = eval_one(&self.density, &points[i * dim..(i + 1) * dim], &mut blobs[i * nb..(i + 1) * nb]);
@@ -587,7 +587,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
             }
         }
         if n_steps == 0 {
-            if let Some(s) = sink.as_deref_mut() {
+            if let Some(s) = sink {
                 s.checkpoint(&chain, 0..0, state)?;
             }
         }
