@@ -35,9 +35,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("run_1750_2024", |b| b.iter(|| model.run(black_box(&theta)).unwrap()));
     let n = forcing.len();
     let (mut t, mut h, mut nn) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    g.bench_function("run_into_1750_2024", |b| {
-        b.iter(|| model.run_into(black_box(&theta), &mut t, &mut h, &mut nn).unwrap())
-    });
+    g.bench_function("run_into_1750_2024", |b| b.iter(|| model.run_into(black_box(&theta), &mut t, &mut h, &mut nn).unwrap()));
     g.bench_function("posterior_ln_prob", |b| b.iter(|| post.ln_prob(black_box(&u))));
     g.finish();
 }

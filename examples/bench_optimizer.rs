@@ -114,7 +114,12 @@ fn two_layer(repeats: usize) -> climcal::Result<()> {
         let (mut ms_tol, mut ms_total, mut row) = (Vec::new(), Vec::new(), None);
         for _ in 0..repeats {
             let t0 = Instant::now();
-            let d = Arc::new(Timed { inner: PosteriorObjective::new(post.clone(), Objective::MaxPosterior), target: best, t0, hit: Mutex::new(None) });
+            let d = Arc::new(Timed {
+                inner: PosteriorObjective::new(post.clone(), Objective::MaxPosterior),
+                target: best,
+                t0,
+                hit: Mutex::new(None),
+            });
             let est = PointEstimator::new(ArcDensity(d.clone())).with_executor(Arc::new(SerialExecutor));
             let est = match m {
                 OptimizeMethod::LBFGS | OptimizeMethod::NelderMead => est.with_start_point(&x0)?,

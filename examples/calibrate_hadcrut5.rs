@@ -30,7 +30,11 @@ fn quantiles(v: &mut [f64], qs: &[f64]) -> Vec<f64> {
         .map(|q| {
             let pos = q * (v.len() - 1) as f64;
             let (i, f) = (pos.floor() as usize, pos.fract());
-            if i + 1 < v.len() { v[i] * (1.0 - f) + v[i + 1] * f } else { v[i] }
+            if i + 1 < v.len() {
+                v[i] * (1.0 - f) + v[i + 1] * f
+            } else {
+                v[i]
+            }
         })
         .collect()
 }
@@ -122,7 +126,15 @@ fn main() -> Result<()> {
     for (i, n) in names.iter().enumerate() {
         let mut v = flat.column(i).to_vec();
         let q = quantiles(&mut v, &[0.05, 0.5, 0.95]);
-        println!("| {n} | {:.3} [{:.3}–{:.3}] | {:.0} | {:.3} | {:.0} |", q[1], q[0], q[2], tau[i] * chain.thin() as f64, rhat[i], ess[i]);
+        println!(
+            "| {n} | {:.3} [{:.3}–{:.3}] | {:.0} | {:.3} | {:.0} |",
+            q[1],
+            q[0],
+            q[2],
+            tau[i] * chain.thin() as f64,
+            rhat[i],
+            ess[i]
+        );
     }
 
     // Derived quantities.
@@ -137,7 +149,13 @@ fn main() -> Result<()> {
             Some(i) => row[i],
             None => F2X_AR6 / row[col("ecs")],
         };
-        let p = TwoLayerParams { lambda, c: row[col("C")], c_d: row[col("C_d")], gamma: row[col("gamma")], epsilon: row[col("epsilon")] };
+        let p = TwoLayerParams {
+            lambda,
+            c: row[col("C")],
+            c_d: row[col("C_d")],
+            gamma: row[col("gamma")],
+            epsilon: row[col("epsilon")],
+        };
         ecs.push(F2X_AR6 / lambda);
         tcr.push(p.tcr(F2X_AR6));
         aer.push(row[col("aerosol_scale")] * aer_2005_14);
@@ -146,7 +164,10 @@ fn main() -> Result<()> {
     println!("\nposterior (median [5–95 %]), {} samples:", flat.nrows());
     println!("- ECS  {} K   (AR6: likely 2.5–4, very likely 2–5, best 3)", summary(&mut ecs));
     println!("- TCR  {} K   (AR6: likely 1.4–2.2, very likely 1.2–2.4, best 1.8)", summary(&mut tcr));
-    println!("- aerosol ERF 2005–2014 {} W m-2 (AR6: −1.3 [−2.0 to −0.6]; this forcing file: {aer_2005_14:.2})", summary(&mut aer));
+    println!(
+        "- aerosol ERF 2005–2014 {} W m-2 (AR6: −1.3 [−2.0 to −0.6]; this forcing file: {aer_2005_14:.2})",
+        summary(&mut aer)
+    );
     println!("- aerosol ERF 2019 {} W m-2 (this forcing file: {aer_2019:.2})", summary(&mut aer19));
 
     // Posterior-predictive check from the blobs (model at the observation times,
@@ -171,7 +192,13 @@ fn main() -> Result<()> {
                     m.push(blobs[[r, w, off + k]]);
                 }
             }
-            let mut pred: Vec<f64> = m.iter().map(|v| { let z: f64 = StandardNormal.sample(&mut rng); v + obs.sigmas[k] * z }).collect();
+            let mut pred: Vec<f64> = m
+                .iter()
+                .map(|v| {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    v + obs.sigmas[k] * z
+                })
+                .collect();
             let q = quantiles(&mut m, &[0.05, 0.95]);
             let qp = quantiles(&mut pred, &[0.05, 0.95]);
             let o = obs.values[k];

@@ -110,7 +110,11 @@ fn sample(a: &Args, density: Spin, exec: Arc<dyn Executor>, stop: Option<Arc<Ato
     println!("rows {}", chain.n_rows());
     println!("outcome {}", if outcome == RunOutcome::Interrupted { "interrupted" } else { "completed" });
     println!("layout ranks={} threads_per_rank={}", info.ranks, info.threads_per_rank);
-    println!("model_iters {iters} ({:.1} us at {:.3} ns/iteration)", iters as f64 * Spin::ns_per_iter() / 1e3, Spin::ns_per_iter());
+    println!(
+        "model_iters {iters} ({:.1} us at {:.3} ns/iteration)",
+        iters as f64 * Spin::ns_per_iter() / 1e3,
+        Spin::ns_per_iter()
+    );
     println!("failures {}", chain.failures());
     println!("acceptance {:.4}", chain.mean_acceptance_rate());
     println!("wall_seconds {wall:.6}");
@@ -175,12 +179,8 @@ fn run_mpi(a: &Args) -> Result<()> {
         let exec = Arc::new(mpi::MpiExecutor::new(local)?);
         let r = sample(a, density, exec.clone(), stop);
         exec.shutdown();
-        let per_rank: Vec<String> = exec
-            .rank_stats()
-            .iter()
-            .enumerate()
-            .map(|(r, s)| format!("{r}:{}/{}", s.failures, s.evaluations))
-            .collect();
+        let per_rank: Vec<String> =
+            exec.rank_stats().iter().enumerate().map(|(r, s)| format!("{r}:{}/{}", s.failures, s.evaluations)).collect();
         println!("rank_failures {}", per_rank.join(" "));
         println!("threads_by_rank {:?}", exec.threads_by_rank());
         r

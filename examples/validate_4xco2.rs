@@ -33,7 +33,8 @@ fn data_dir() -> PathBuf {
 fn published(name: &str) -> Result<[f64; 6]> {
     let path = data_dir().join("cmip6_twolayer_tuning_params.csv");
     let mut rdr = csv::Reader::from_path(&path).map_err(|e| Error::Data { path: path.clone(), reason: e.to_string() })?;
-    let h: Vec<String> = rdr.headers().map_err(|e| Error::Data { path: path.clone(), reason: e.to_string() })?.iter().map(String::from).collect();
+    let h: Vec<String> =
+        rdr.headers().map_err(|e| Error::Data { path: path.clone(), reason: e.to_string() })?.iter().map(String::from).collect();
     for r in rdr.records() {
         let r = r.map_err(|e| Error::Data { path: path.clone(), reason: e.to_string() })?;
         if &r[0] == name {
@@ -65,9 +66,7 @@ fn abrupt(name: &str) -> Result<(Vec<f64>, Vec<f64>)> {
 /// Year-to-year variability: std of residuals about a centred 11-year running mean.
 fn noise(x: &[f64]) -> f64 {
     let w = 5;
-    let r: Vec<f64> = (10..x.len() - w)
-        .map(|i| x[i] - x[i - w..=i + w].iter().sum::<f64>() / (2 * w + 1) as f64)
-        .collect();
+    let r: Vec<f64> = (10..x.len() - w).map(|i| x[i] - x[i - w..=i + w].iter().sum::<f64>() / (2 * w + 1) as f64).collect();
     let m = r.iter().sum::<f64>() / r.len() as f64;
     let v = r.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (r.len() - 1) as f64;
     (v * (2 * w + 1) as f64 / (2 * w) as f64).sqrt()
@@ -81,7 +80,11 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let pos = q * (v.len() - 1) as f64;
     let (i, f) = (pos.floor() as usize, pos.fract());
-    if i + 1 < v.len() { v[i] * (1.0 - f) + v[i + 1] * f } else { v[i] }
+    if i + 1 < v.len() {
+        v[i] * (1.0 - f) + v[i + 1] * f
+    } else {
+        v[i]
+    }
 }
 
 fn fmt_q(v: &mut [f64], digits: usize) -> String {
@@ -152,7 +155,12 @@ fn main() -> Result<()> {
         let pp = TwoLayerParams { lambda: pubp[1], c: pubp[2], c_d: pubp[3], gamma: pubp[4], epsilon: pubp[5] };
         table += &format!(
             "| | published | {:.2} | {:.1} | {:.0} | {:.2} | {:.2} | {:.2} | {pt:.3} | {pn:.3} |\n",
-            pubp[1], pubp[2], pubp[3], pubp[4], pubp[5], pp.ecs(f4x / 2.0)
+            pubp[1],
+            pubp[2],
+            pubp[3],
+            pubp[4],
+            pubp[5],
+            pp.ecs(f4x / 2.0)
         );
         notes += &format!(
             "- {name}: F_4x = {f4x:.2} W m⁻², σ_T = {s_t:.3} K, σ_N = {s_n:.3} W m⁻²; best point {:?}; acceptance {:.2}; τ = {:?}; R-hat max {:.3}; ECS change vs published {:+.1} %\n",

@@ -365,15 +365,15 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// 1-based line where `key` is assigned (`key = …`, `key.x = …`) or used as a table header.
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let t = l.trim_start().trim_start_matches('[').trim_start();
-        t.strip_prefix(key)
-            .or_else(|| t.strip_prefix(&format!("\"{key}\"")))
-            .is_some_and(|rest| {
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start().trim_start_matches('[').trim_start();
+            t.strip_prefix(key).or_else(|| t.strip_prefix(&format!("\"{key}\""))).is_some_and(|rest| {
                 let r = rest.trim_start();
                 r.starts_with('=') || r.starts_with('.') || r.starts_with(']')
             })
-    }).map(|i| i + 1)
+        })
+        .map(|i| i + 1)
         .or_else(|| {
             // inline tables: `options = { key = 1 }`
             text.lines().position(|l| l.contains(&format!("{key} =")) || l.contains(&format!("{key}="))).map(|i| i + 1)
@@ -383,9 +383,8 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
 impl RunConfig {
     /// Read and parse a run file (paths in it are relative to its directory).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!("cannot read run file {}: {e}", path.display()))
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read run file {}: {e}", path.display())))?;
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let base = abs.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let mut c = Self::parse(&text, base, Some(path))?;
@@ -545,14 +544,20 @@ impl RunConfig {
                 let c = match center {
                     CenterSpec::List(v) => {
                         if v.len() != dim {
-                            return Err(Error::LengthMismatch { what: "[sampler] init.center vs parameters".into(), expected: dim, found: v.len() });
+                            return Err(Error::LengthMismatch {
+                                what: "[sampler] init.center vs parameters".into(),
+                                expected: dim,
+                                found: v.len(),
+                            });
                         }
                         v.clone()
                     }
                     CenterSpec::Map(m) => {
                         for k in m.keys() {
                             if !names.contains(k) {
-                                return Err(Error::Config(format!("[sampler] init.center: '{k}' is not a parameter; the parameters are {names:?}")));
+                                return Err(Error::Config(format!(
+                                    "[sampler] init.center: '{k}' is not a parameter; the parameters are {names:?}"
+                                )));
                             }
                         }
                         names
@@ -585,11 +590,9 @@ impl RunConfig {
         // Check the walker count now (before any model runs).
         EnsembleSampler::new(density.clone(), 0).with_n_walkers(n_walkers)?;
         let blob_names = match &posterior {
-            Some(p) if f.output.blobs => p
-                .blob_layout()
-                .into_iter()
-                .flat_map(|(n, ts)| ts.into_iter().map(move |t| format!("{n}@{t}")))
-                .collect(),
+            Some(p) if f.output.blobs => {
+                p.blob_layout().into_iter().flat_map(|(n, ts)| ts.into_iter().map(move |t| format!("{n}@{t}"))).collect()
+            }
             _ => Vec::new(),
         };
         let fingerprint = serde_json::json!({
@@ -629,13 +632,8 @@ impl RunConfig {
         for (name, v) in &t.variables {
             let path = self.resolve(&v.file);
             let col = v.column.clone().unwrap_or_else(|| name.clone());
-            let (times, values, sigmas) = read_csv_columns(
-                &path,
-                &v.time_column,
-                &col,
-                &v.sigma.0,
-                v.time_range.map(|[a, b]| (a, b)),
-            )?;
+            let (times, values, sigmas) =
+                read_csv_columns(&path, &v.time_column, &col, &v.sigma.0, v.time_range.map(|[a, b]| (a, b)))?;
             target.push_variable(name, times, values, sigmas)?;
         }
         if let Some([a, b]) = t.reference_period {
@@ -658,7 +656,12 @@ impl RunConfig {
     }
 
     /// A sampler for `problem` with this file's walkers and stretch scale.
-    pub fn sampler(&self, problem: &Problem, seed: u64, executor: Arc<dyn Executor>) -> Result<EnsembleSampler<Arc<dyn LogDensity>>> {
+    pub fn sampler(
+        &self,
+        problem: &Problem,
+        seed: u64,
+        executor: Arc<dyn Executor>,
+    ) -> Result<EnsembleSampler<Arc<dyn LogDensity>>> {
         EnsembleSampler::new(problem.density.clone(), seed)
             .with_n_walkers(problem.n_walkers)?
             .with_stretch_scale(self.file.sampler.stretch_scale)
@@ -693,7 +696,8 @@ fn diff_tables(prefix: &str, a: &toml::Table, b: &toml::Table, out: &mut Vec<Str
         match (a.get(k), b.get(k)) {
             (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => diff_tables(&p, x, y, out),
             (Some(x), Some(y)) if x == y => {}
-            (Some(toml::Value::Integer(i)), Some(toml::Value::Float(f))) | (Some(toml::Value::Float(f)), Some(toml::Value::Integer(i)))
+            (Some(toml::Value::Integer(i)), Some(toml::Value::Float(f)))
+            | (Some(toml::Value::Float(f)), Some(toml::Value::Integer(i)))
                 if *i as f64 == *f => {}
             _ => out.push(p),
         }
@@ -908,7 +912,11 @@ name = "gaussian"
     #[test]
     fn resume_differences_ignore_output_and_steps() {
         let a = RunConfig::from_toml_str(GAUSS, ".").unwrap();
-        let b = RunConfig::from_toml_str(&format!("{}\n[output]\npath = \"x.h5\"\n", GAUSS.replace("n_steps = 10", "n_steps = 99")), ".").unwrap();
+        let b = RunConfig::from_toml_str(
+            &format!("{}\n[output]\npath = \"x.h5\"\n", GAUSS.replace("n_steps = 10", "n_steps = 99")),
+            ".",
+        )
+        .unwrap();
         assert!(a.resume_differences(&b).is_empty());
         let c = RunConfig::from_toml_str(&GAUSS.replace("dim = 3", "dim = 4"), ".").unwrap();
         assert_eq!(a.resume_differences(&c), vec!["model.options.dim"]);

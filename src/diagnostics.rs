@@ -74,14 +74,7 @@ impl AcfWorkspace {
         let fwd = planner.plan_fft_forward(len);
         let inv = planner.plan_fft_inverse(len);
         let scratch_len = fwd.get_inplace_scratch_len().max(inv.get_inplace_scratch_len());
-        Self {
-            n,
-            len,
-            fwd,
-            inv,
-            buf: vec![Complex::new(0.0, 0.0); len],
-            scratch: vec![Complex::new(0.0, 0.0); scratch_len],
-        }
+        Self { n, len, fwd, inv, buf: vec![Complex::new(0.0, 0.0); len], scratch: vec![Complex::new(0.0, 0.0); scratch_len] }
     }
 
     /// Unnormalised autocovariance sums `Σ_i (x_i − x̄)(x_{i+t} − x̄)` for `t < n`,

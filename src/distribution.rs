@@ -43,10 +43,7 @@ fn check_finite(dist: &str, what: &str, v: f64) -> Result<()> {
 
 fn check_interval(dist: &str, lower: f64, upper: f64) -> Result<()> {
     if lower.is_nan() || upper.is_nan() || lower >= upper {
-        return Err(Error::dist(
-            dist,
-            format!("lower ({lower}) must be < upper ({upper})"),
-        ));
+        return Err(Error::dist(dist, format!("lower ({lower}) must be < upper ({upper})")));
     }
     Ok(())
 }
@@ -108,8 +105,7 @@ impl Normal {
         if std <= 0.0 {
             return Err(Error::dist("Normal", format!("std (σ) must be > 0, got {std}")));
         }
-        let inner = statrs::distribution::Normal::new(mean, std)
-            .map_err(|e| Error::dist("Normal", e.to_string()))?;
+        let inner = statrs::distribution::Normal::new(mean, std).map_err(|e| Error::dist("Normal", e.to_string()))?;
         Ok(Self { mean, std, inner })
     }
 }
@@ -149,8 +145,7 @@ impl LogNormal {
         if sigma <= 0.0 {
             return Err(Error::dist("LogNormal", format!("sigma (σ) must be > 0, got {sigma}")));
         }
-        let inner = statrs::distribution::LogNormal::new(mu, sigma)
-            .map_err(|e| Error::dist("LogNormal", e.to_string()))?;
+        let inner = statrs::distribution::LogNormal::new(mu, sigma).map_err(|e| Error::dist("LogNormal", e.to_string()))?;
         Ok(Self { mu, sigma, inner })
     }
 }
@@ -203,8 +198,7 @@ impl TruncatedNormal {
             return Err(Error::dist("TruncatedNormal", format!("std (σ) must be > 0, got {std}")));
         }
         check_interval("TruncatedNormal", lower, upper)?;
-        let inner = statrs::distribution::Normal::new(mean, std)
-            .map_err(|e| Error::dist("TruncatedNormal", e.to_string()))?;
+        let inner = statrs::distribution::Normal::new(mean, std).map_err(|e| Error::dist("TruncatedNormal", e.to_string()))?;
         let (mass, cdf_lower) = interval_mass(&inner, lower, upper);
         if mass <= 0.0 || !mass.is_finite() {
             return Err(Error::dist(
@@ -226,9 +220,14 @@ fn interval_mass<D: ContinuousCDF<f64, f64>>(d: &D, lower: f64, upper: f64) -> (
 
 impl Distribution for TruncatedNormal {
     fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Vec<f64> {
-        sample_truncated(n, rng, self.mass, (self.lower, self.upper), |rng| {
-            rand_distr::Normal::new(self.mean, self.std).expect("checked").sample(rng)
-        }, |p| self.inner.inverse_cdf(self.cdf_lower + p * self.mass))
+        sample_truncated(
+            n,
+            rng,
+            self.mass,
+            (self.lower, self.upper),
+            |rng| rand_distr::Normal::new(self.mean, self.std).expect("checked").sample(rng),
+            |p| self.inner.inverse_cdf(self.cdf_lower + p * self.mass),
+        )
     }
     fn ln_pdf(&self, x: f64) -> f64 {
         if x < self.lower || x > self.upper {
@@ -249,12 +248,7 @@ impl Distribution for TruncatedNormal {
         (self.lower, self.upper)
     }
     fn spec(&self) -> Option<PriorSpec> {
-        Some(PriorSpec::TruncatedNormal {
-            mean: self.mean,
-            std: self.std,
-            lower: self.lower,
-            upper: self.upper,
-        })
+        Some(PriorSpec::TruncatedNormal { mean: self.mean, std: self.std, lower: self.lower, upper: self.upper })
     }
 }
 
@@ -305,10 +299,7 @@ impl<D: Distribution> Bound<D> {
         let cdf_lower = inner.cdf(lower);
         let mass = inner.cdf(upper) - cdf_lower;
         if mass <= 0.0 || !mass.is_finite() {
-            return Err(Error::dist(
-                "Bound",
-                format!("[{lower}, {upper}] holds no probability mass of {inner:?}"),
-            ));
+            return Err(Error::dist("Bound", format!("[{lower}, {upper}] holds no probability mass of {inner:?}")));
         }
         Ok(Self { inner, lower, upper, ln_mass: mass.ln(), mass, cdf_lower })
     }
@@ -351,11 +342,7 @@ impl<D: Distribution> Distribution for Bound<D> {
         (self.lower.max(a), self.upper.min(b))
     }
     fn spec(&self) -> Option<PriorSpec> {
-        Some(PriorSpec::Bound {
-            inner: Box::new(self.inner.spec()?),
-            lower: self.lower,
-            upper: self.upper,
-        })
+        Some(PriorSpec::Bound { inner: Box::new(self.inner.spec()?), lower: self.lower, upper: self.upper })
     }
 }
 
@@ -382,11 +369,7 @@ fn bisect_quantile(cdf: impl Fn(f64) -> f64, p: f64, lower: f64, upper: f64) -> 
     let mut lo = if lower.is_finite() { lower } else { -1e300 };
     let mut hi = if upper.is_finite() { upper } else { 1e300 };
     for _ in 0..200 {
-        let mid = if lo.is_finite() && hi.is_finite() && (hi - lo) < 1e290 {
-            0.5 * (lo + hi)
-        } else {
-            0.5 * lo + 0.5 * hi
-        };
+        let mid = if lo.is_finite() && hi.is_finite() && (hi - lo) < 1e290 { 0.5 * (lo + hi) } else { 0.5 * lo + 0.5 * hi };
         if cdf(mid) < p {
             lo = mid;
         } else {
@@ -404,12 +387,30 @@ fn bisect_quantile(cdf: impl Fn(f64) -> f64, p: f64, lower: f64, upper: f64) -> 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PriorSpec {
-    Uniform { lower: f64, upper: f64 },
-    Normal { mean: f64, std: f64 },
+    Uniform {
+        lower: f64,
+        upper: f64,
+    },
+    Normal {
+        mean: f64,
+        std: f64,
+    },
     #[serde(alias = "lognormal")]
-    LogNormal { mu: f64, sigma: f64 },
-    TruncatedNormal { mean: f64, std: f64, lower: f64, upper: f64 },
-    Bound { inner: Box<PriorSpec>, lower: f64, upper: f64 },
+    LogNormal {
+        mu: f64,
+        sigma: f64,
+    },
+    TruncatedNormal {
+        mean: f64,
+        std: f64,
+        lower: f64,
+        upper: f64,
+    },
+    Bound {
+        inner: Box<PriorSpec>,
+        lower: f64,
+        upper: f64,
+    },
 }
 
 impl PriorSpec {
@@ -422,9 +423,7 @@ impl PriorSpec {
             PriorSpec::TruncatedNormal { mean, std, lower, upper } => {
                 Arc::new(TruncatedNormal::new(*mean, *std, *lower, *upper)?)
             }
-            PriorSpec::Bound { inner, lower, upper } => {
-                Arc::new(Bound::new(inner.build()?, *lower, *upper)?)
-            }
+            PriorSpec::Bound { inner, lower, upper } => Arc::new(Bound::new(inner.build()?, *lower, *upper)?),
         })
     }
 }

@@ -24,9 +24,7 @@ impl GaussianLikelihood {
     /// With the given relative error (≥ 0).
     pub fn new(relative_error: f64) -> crate::Result<Self> {
         if !(relative_error >= 0.0 && relative_error.is_finite()) {
-            return Err(crate::Error::Config(format!(
-                "likelihood.relative_error must be finite and >= 0, got {relative_error}"
-            )));
+            return Err(crate::Error::Config(format!("likelihood.relative_error must be finite and >= 0, got {relative_error}")));
         }
         Ok(Self { relative_error })
     }
@@ -67,12 +65,7 @@ pub(crate) fn period_mean(times: &[f64], values: &[f64], (a, b): (f64, f64)) -> 
 
 /// Model values at the observation times, re-baselined as the observation asks.
 /// `None` when the model does not cover an observation time or its reference period.
-pub fn model_at_observations(
-    times: &[f64],
-    series: &[f64],
-    obs: &Observation,
-    mut f: impl FnMut(usize, f64),
-) -> Option<()> {
+pub fn model_at_observations(times: &[f64], series: &[f64], obs: &Observation, mut f: impl FnMut(usize, f64)) -> Option<()> {
     let base = match obs.reference_period {
         Some(p) => period_mean(times, series, p)?,
         None => 0.0,

@@ -124,30 +124,15 @@ impl ParameterSet {
     }
 
     /// Add a parameter with a transform and unit (fluent).
-    pub fn add_with(
-        mut self,
-        name: &str,
-        prior: Arc<dyn Distribution>,
-        transform: Transform,
-        unit: &str,
-    ) -> Result<Self> {
+    pub fn add_with(mut self, name: &str, prior: Arc<dyn Distribution>, transform: Transform, unit: &str) -> Result<Self> {
         self.push(name, prior, transform, unit)?;
         Ok(self)
     }
 
     /// Add a parameter in place.
-    pub fn push(
-        &mut self,
-        name: &str,
-        prior: Arc<dyn Distribution>,
-        transform: Transform,
-        unit: &str,
-    ) -> Result<()> {
+    pub fn push(&mut self, name: &str, prior: Arc<dyn Distribution>, transform: Transform, unit: &str) -> Result<()> {
         if name.trim().is_empty() {
-            return Err(Error::InvalidParameter {
-                name: name.into(),
-                reason: "parameter names must not be empty".into(),
-            });
+            return Err(Error::InvalidParameter { name: name.into(), reason: "parameter names must not be empty".into() });
         }
         if self.params.contains_key(name) {
             return Err(Error::InvalidParameter {
@@ -160,9 +145,7 @@ impl ParameterSet {
             Transform::Log if lower < 0.0 => {
                 return Err(Error::InvalidParameter {
                     name: name.into(),
-                    reason: format!(
-                        "transform 'log' needs a prior on x > 0, but the prior's support starts at {lower}"
-                    ),
+                    reason: format!("transform 'log' needs a prior on x > 0, but the prior's support starts at {lower}"),
                 })
             }
             Transform::Logit if !(lower.is_finite() && upper.is_finite()) => {
@@ -175,23 +158,16 @@ impl ParameterSet {
             }
             _ => {}
         }
-        self.params.insert(
-            name.to_string(),
-            ParameterDef { name: name.into(), prior, transform, unit: unit.into(), lower, upper },
-        );
+        self.params
+            .insert(name.to_string(), ParameterDef { name: name.into(), prior, transform, unit: unit.into(), lower, upper });
         Ok(())
     }
 
     /// Build from `(name, spec, transform, unit)` entries.
-    pub fn from_specs<'a>(
-        entries: impl IntoIterator<Item = (&'a str, &'a PriorSpec, Transform, &'a str)>,
-    ) -> Result<Self> {
+    pub fn from_specs<'a>(entries: impl IntoIterator<Item = (&'a str, &'a PriorSpec, Transform, &'a str)>) -> Result<Self> {
         let mut s = Self::new();
         for (name, spec, tr, unit) in entries {
-            let prior = spec.build().map_err(|e| Error::InvalidParameter {
-                name: name.into(),
-                reason: e.to_string(),
-            })?;
+            let prior = spec.build().map_err(|e| Error::InvalidParameter { name: name.into(), reason: e.to_string() })?;
             s.push(name, prior, tr, unit)?;
         }
         Ok(s)

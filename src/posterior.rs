@@ -39,10 +39,7 @@ impl Posterior {
         for m in &model_names {
             let i = params.index_of(m).ok_or_else(|| Error::InvalidParameter {
                 name: m.clone(),
-                reason: format!(
-                    "the model needs it but no prior is given; the parameters given are {:?}",
-                    params.names()
-                ),
+                reason: format!("the model needs it but no prior is given; the parameters given are {:?}", params.names()),
             })?;
             perm.push(i);
         }

@@ -37,10 +37,7 @@ impl Observation {
             });
         }
         if times.is_empty() {
-            return Err(Error::InvalidObservation {
-                variable: name.into(),
-                reason: "no data points".into(),
-            });
+            return Err(Error::InvalidObservation { variable: name.into(), reason: "no data points".into() });
         }
         let bad = |what: &str, i: usize, v: f64| Error::InvalidObservation {
             variable: name.into(),
@@ -88,13 +85,8 @@ impl Observation {
                 reason: format!("reference period start {a} is after its end {b}"),
             });
         }
-        let sel: Vec<f64> = self
-            .times
-            .iter()
-            .zip(&self.raw_values)
-            .filter(|(t, _)| **t >= a && **t <= b)
-            .map(|(_, v)| *v)
-            .collect();
+        let sel: Vec<f64> =
+            self.times.iter().zip(&self.raw_values).filter(|(t, _)| **t >= a && **t <= b).map(|(_, v)| *v).collect();
         if sel.is_empty() {
             // The observations do not cover the period: they are taken as already
             // expressed relative to it; only the model output is re-baselined.
@@ -133,30 +125,15 @@ impl Target {
     }
 
     /// Add a variable (fluent). The name must match a model output.
-    pub fn add_variable(
-        mut self,
-        name: &str,
-        times: Vec<f64>,
-        values: Vec<f64>,
-        sigmas: Vec<f64>,
-    ) -> Result<Self> {
+    pub fn add_variable(mut self, name: &str, times: Vec<f64>, values: Vec<f64>, sigmas: Vec<f64>) -> Result<Self> {
         self.push_variable(name, times, values, sigmas)?;
         Ok(self)
     }
 
     /// Add a variable in place.
-    pub fn push_variable(
-        &mut self,
-        name: &str,
-        times: Vec<f64>,
-        values: Vec<f64>,
-        sigmas: Vec<f64>,
-    ) -> Result<()> {
+    pub fn push_variable(&mut self, name: &str, times: Vec<f64>, values: Vec<f64>, sigmas: Vec<f64>) -> Result<()> {
         if self.variables.contains_key(name) {
-            return Err(Error::InvalidObservation {
-                variable: name.into(),
-                reason: "added twice".into(),
-            });
+            return Err(Error::InvalidObservation { variable: name.into(), reason: "added twice".into() });
         }
         let mut obs = Observation::new(name, times, values, sigmas)?;
         if let Some(p) = self.reference_period {
@@ -240,18 +217,11 @@ pub fn read_csv_columns(
     time_range: Option<(f64, f64)>,
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     let err = |reason: String| Error::Data { path: path.to_path_buf(), reason };
-    let mut rdr = csv::ReaderBuilder::new()
-        .comment(Some(b'#'))
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| err(e.to_string()))?;
-    let headers: Vec<String> =
-        rdr.headers().map_err(|e| err(e.to_string()))?.iter().map(|s| s.to_string()).collect();
-    let col = |c: &str| {
-        headers.iter().position(|h| h == c).ok_or_else(|| {
-            err(format!("no column '{c}'; the columns are {headers:?}"))
-        })
-    };
+    let mut rdr =
+        csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).from_path(path).map_err(|e| err(e.to_string()))?;
+    let headers: Vec<String> = rdr.headers().map_err(|e| err(e.to_string()))?.iter().map(|s| s.to_string()).collect();
+    let col =
+        |c: &str| headers.iter().position(|h| h == c).ok_or_else(|| err(format!("no column '{c}'; the columns are {headers:?}")));
     let it = col(time_col)?;
     let iv = col(value_col)?;
     let sig_idx = match sigma {
@@ -264,9 +234,7 @@ pub fn read_csv_columns(
         let rec = rec.map_err(|e| err(e.to_string()))?;
         let num = |i: usize| -> Result<f64> {
             let f = rec.get(i).unwrap_or("");
-            f.parse::<f64>().map_err(|_| {
-                err(format!("row {} column '{}': '{}' is not a number", row + 2, headers[i], f))
-            })
+            f.parse::<f64>().map_err(|_| err(format!("row {} column '{}': '{}' is not a number", row + 2, headers[i], f)))
         };
         let time = num(it)?;
         if let Some((a, b)) = time_range {
@@ -279,9 +247,7 @@ pub fn read_csv_columns(
         s.push(match (sigma, sig_idx) {
             (SigmaSource::Constant(c), _) => *c,
             (SigmaSource::Column(_), (Some(i), None)) => num(i)?,
-            (SigmaSource::Range95 { .. }, (Some(lo), Some(hi))) => {
-                (num(hi)? - num(lo)?) / (2.0 * 1.959_963_984_540_054)
-            }
+            (SigmaSource::Range95 { .. }, (Some(lo), Some(hi))) => (num(hi)? - num(lo)?) / (2.0 * 1.959_963_984_540_054),
             _ => unreachable!("sigma source resolved above"),
         });
     }
@@ -294,20 +260,11 @@ mod tests {
 
     #[test]
     fn rejects_bad_uncertainty_and_lengths() {
-        let e = Target::new()
-            .add_variable("T", vec![1.0, 2.0], vec![0.1, 0.2], vec![0.1, 0.0])
-            .unwrap_err()
-            .to_string();
+        let e = Target::new().add_variable("T", vec![1.0, 2.0], vec![0.1, 0.2], vec![0.1, 0.0]).unwrap_err().to_string();
         assert!(e.contains("'T'") && e.contains("uncertaint"), "{e}");
-        let e = Target::new()
-            .add_variable("T", vec![1.0, 2.0], vec![0.1], vec![0.1, 0.1])
-            .unwrap_err()
-            .to_string();
+        let e = Target::new().add_variable("T", vec![1.0, 2.0], vec![0.1], vec![0.1, 0.1]).unwrap_err().to_string();
         assert!(e.contains("length mismatch"), "{e}");
-        let e = Target::new()
-            .add_variable("T", vec![1.0, 2.0], vec![0.1, f64::NAN], vec![0.1, 0.1])
-            .unwrap_err()
-            .to_string();
+        let e = Target::new().add_variable("T", vec![1.0, 2.0], vec![0.1, f64::NAN], vec![0.1, 0.1]).unwrap_err().to_string();
         assert!(e.contains("NaN"), "{e}");
     }
 

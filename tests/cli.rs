@@ -134,10 +134,14 @@ fn mismatched_lengths_are_named() {
 #[test]
 fn initial_walkers_outside_the_prior_are_named() {
     // Centre outside the prior: caught before any model runs.
-    let c = Case::new(&GAUSS.replace("seed = 11", "seed = 11\ninit = { method = \"ball\", center = { a = 0.0, b = 25.0 }, radius = 0.1 }"));
+    let c = Case::new(
+        &GAUSS.replace("seed = 11", "seed = 11\ninit = { method = \"ball\", center = { a = 0.0, b = 25.0 }, radius = 0.1 }"),
+    );
     c.bad_run(&["b = 25", "outside"]);
     // Centre inside but a ball reaching outside: the walkers are named.
-    let c = Case::new(&GAUSS.replace("seed = 11", "seed = 11\ninit = { method = \"ball\", center = { a = 0.0, b = 19.9 }, radius = 1.0 }"));
+    let c = Case::new(
+        &GAUSS.replace("seed = 11", "seed = 11\ninit = { method = \"ball\", center = { a = 0.0, b = 19.9 }, radius = 1.0 }"),
+    );
     c.bad_run(&["initial walker", "walkers ["]);
 }
 
@@ -179,7 +183,8 @@ fn corrupt_or_truncated_files_are_bad_input() {
     c.write("trunc.h5", "");
     std::fs::write(c.p("trunc.h5"), &bytes[..bytes.len() / 3]).unwrap();
     for cmd in ["info", "resume"] {
-        let (code, err) = c.climcal(&[cmd, "trunc.h5", "-q"].iter().filter(|a| cmd == "resume" || **a != "-q").copied().collect::<Vec<_>>());
+        let (code, err) =
+            c.climcal(&[cmd, "trunc.h5", "-q"].iter().filter(|a| cmd == "resume" || **a != "-q").copied().collect::<Vec<_>>());
         assert_eq!(code, 2, "{cmd}: {err}");
         assert!(err.contains("trunc.h5") && (err.contains("corrupt") || err.contains("truncated")), "{cmd}: {err}");
     }

@@ -146,7 +146,11 @@ fn kill_9_at_random_moments_then_resume_is_bitwise_identical() {
 fn sigint_and_sigterm_checkpoint_and_exit_130_then_resume_is_identical() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("run.toml");
-    std::fs::write(&cfg, CONFIG.replace("n_steps = 1500", "n_steps = 400").replace("checkpoint_every = 4", "checkpoint_every = 50")).unwrap();
+    std::fs::write(
+        &cfg,
+        CONFIG.replace("n_steps = 1500", "n_steps = 400").replace("checkpoint_every = 4", "checkpoint_every = 50"),
+    )
+    .unwrap();
     let reference = dir.path().join("ref.h5");
     assert!(bin().args(["run", "-q", "-o"]).arg(&reference).arg(&cfg).status().unwrap().success());
     let out = dir.path().join("sig.h5");

@@ -111,13 +111,8 @@ fn chain_for_a_fixed_seed_is_pinned() {
     assert_eq!(fp, PINNED, "chain for seed 7 changed: fingerprint {fp:#018x}");
 
     // A density with a hard edge: proposals outside the support (−∞) are rejected.
-    let d = FnDensity::new(3, |x: &[f64]| {
-        if x[0] > 0.5 {
-            f64::NEG_INFINITY
-        } else {
-            -0.5 * x.iter().map(|v| v * v).sum::<f64>()
-        }
-    });
+    let d =
+        FnDensity::new(3, |x: &[f64]| if x[0] > 0.5 { f64::NEG_INFINITY } else { -0.5 * x.iter().map(|v| v * v).sum::<f64>() });
     let s = EnsembleSampler::new(d, 8).with_n_walkers(8).unwrap().serial();
     let mut st = s.initialize_without_prior(InitMethod::Ball { center: vec![-1.0, 0.0, 0.0], radius: 0.2 }).unwrap();
     let c = s.run(&mut st, 200, &RunOptions::default()).unwrap();

@@ -35,7 +35,15 @@ fn simpson(f: impl Fn(f64) -> f64, a: f64, b: f64, n: usize) -> f64 {
 fn expect(d: &dyn Distribution, g: impl Fn(f64) -> f64, centre: f64, scale: f64, log_space: bool) -> f64 {
     let n = 20_000;
     if log_space {
-        return simpson(|u| { let x = u.exp(); g(x) * d.ln_pdf(x).exp() * x }, centre - 14.0 * scale, centre + 14.0 * scale, n);
+        return simpson(
+            |u| {
+                let x = u.exp();
+                g(x) * d.ln_pdf(x).exp() * x
+            },
+            centre - 14.0 * scale,
+            centre + 14.0 * scale,
+            n,
+        );
     }
     let (lo, hi) = d.bounds();
     let a = lo.max(centre - 14.0 * scale);

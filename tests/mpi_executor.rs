@@ -46,7 +46,9 @@ fn singleton_mpi_executor_matches_serial_and_shuts_down() {
 
     exec.shutdown();
     exec.shutdown(); // idempotent
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exec.evaluate(&Spin::with_iters(3, 1), &[0.0; 3], &mut [0.0], &mut [])));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        exec.evaluate(&Spin::with_iters(3, 1), &[0.0; 3], &mut [0.0], &mut [])
+    }));
     assert!(r.is_err(), "evaluate after shutdown must panic, not hang");
     drop(world);
 }

@@ -163,8 +163,8 @@ fn bounded_posterior() -> Posterior {
 
 #[test]
 fn optimum_on_a_bound_is_reached_without_leaving_the_support() {
-    let est = PointEstimator::from_posterior(bounded_posterior(), Objective::MaxPosterior)
-        .with_executor(Arc::new(SerialExecutor));
+    let est =
+        PointEstimator::from_posterior(bounded_posterior(), Objective::MaxPosterior).with_executor(Arc::new(SerialExecutor));
     // With a = 1 fixed, the best b is the least-squares intercept of y − t:
     // b* = mean(0.3 t + 0.2) = 0.3·4.5 + 0.2 = 1.55 (the N(0, 10) prior moves it by
     // σ²/(n·100) relative, < 1e-4).
@@ -325,7 +325,12 @@ fn run_with(ex: Arc<dyn Executor>, m: OptimizeMethod, parallel: bool) -> PointEs
 
 #[test]
 fn same_seed_same_result_on_one_or_two_threads() {
-    for m in [OptimizeMethod::LBFGS, OptimizeMethod::NelderMead, OptimizeMethod::ParticleSwarm, OptimizeMethod::RandomSearch { n_samples: 500 }] {
+    for m in [
+        OptimizeMethod::LBFGS,
+        OptimizeMethod::NelderMead,
+        OptimizeMethod::ParticleSwarm,
+        OptimizeMethod::RandomSearch { n_samples: 500 },
+    ] {
         let a = run_with(Arc::new(RayonExecutor::with_threads(1).unwrap()), m, false);
         let b = run_with(Arc::new(RayonExecutor::with_threads(2).unwrap()), m, true);
         let c = run_with(Arc::new(SerialExecutor), m, true);
@@ -336,7 +341,8 @@ fn same_seed_same_result_on_one_or_two_threads() {
             assert_eq!(a.restarts, r.restarts, "{}", m.name());
         }
         // A different seed gives different draws.
-        let est = PointEstimator::from_posterior(synthetic_posterior(), Objective::MaxPosterior).with_executor(Arc::new(SerialExecutor));
+        let est = PointEstimator::from_posterior(synthetic_posterior(), Objective::MaxPosterior)
+            .with_executor(Arc::new(SerialExecutor));
         let d = est.optimize(m, &OptimizeOptions { seed: 22, n_restarts: 3, ..Default::default() }).unwrap();
         assert_ne!(a.samples, d.samples, "{}", m.name());
     }
@@ -345,9 +351,11 @@ fn same_seed_same_result_on_one_or_two_threads() {
 #[test]
 fn bad_options_name_the_fix() {
     let est = rosen_estimator(2);
-    let e = est.optimize(OptimizeMethod::LBFGS, &OptimizeOptions { n_restarts: 0, ..Default::default() }).unwrap_err().to_string();
+    let e =
+        est.optimize(OptimizeMethod::LBFGS, &OptimizeOptions { n_restarts: 0, ..Default::default() }).unwrap_err().to_string();
     assert!(e.contains("n_restarts must be >= 1"), "{e}");
-    let e = est.optimize(OptimizeMethod::LBFGS, &OptimizeOptions { tolerance: -1.0, ..Default::default() }).unwrap_err().to_string();
+    let e =
+        est.optimize(OptimizeMethod::LBFGS, &OptimizeOptions { tolerance: -1.0, ..Default::default() }).unwrap_err().to_string();
     assert!(e.contains("tolerance"), "{e}");
     let e = est.optimize(OptimizeMethod::RandomSearch { n_samples: 0 }, &opts(0)).unwrap_err().to_string();
     assert!(e.contains("n_samples"), "{e}");
@@ -384,7 +392,10 @@ fn best_fit_file_round_trips_and_starts_a_ball() {
             let b = back.params[k];
             assert!((b - v).abs() <= 1e-14 * v.abs(), "{name}: {k}: {b} vs {v}");
         }
-        assert_eq!((back.method.as_str(), back.objective, back.n_evals, back.seed), (want.method.as_str(), want.objective, want.n_evals, want.seed));
+        assert_eq!(
+            (back.method.as_str(), back.objective, back.n_evals, back.seed),
+            (want.method.as_str(), want.objective, want.n_evals, want.seed)
+        );
     }
     let fit = climcal::optimizer::BestFit::read(&dir.path().join("best.toml")).unwrap();
     let centre = fit.values_for(&post.param_names()).unwrap();

@@ -74,7 +74,11 @@ fn synthetic_posterior(seed: u64) -> Posterior {
 /// Invert a small symmetric positive-definite matrix (Gauss–Jordan with partial pivoting).
 fn invert(a: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let n = a.len();
-    let mut m: Vec<Vec<f64>> = a.iter().enumerate().map(|(i, r)| r.iter().copied().chain((0..n).map(|j| f64::from(u8::from(i == j)))).collect()).collect();
+    let mut m: Vec<Vec<f64>> = a
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r.iter().copied().chain((0..n).map(|j| f64::from(u8::from(i == j)))).collect())
+        .collect();
     for c in 0..n {
         let p = (c..n).max_by(|&i, &j| m[i][c].abs().partial_cmp(&m[j][c].abs()).unwrap()).unwrap();
         m.swap(c, p);
@@ -117,7 +121,8 @@ fn standard_errors() -> (Vec<f64>, Vec<Vec<f64>>) {
             .collect();
         jac.push(col);
     }
-    let fisher: Vec<Vec<f64>> = (0..d).map(|i| (0..d).map(|j| jac[i].iter().zip(&jac[j]).map(|(a, b)| a * b).sum()).collect()).collect();
+    let fisher: Vec<Vec<f64>> =
+        (0..d).map(|i| (0..d).map(|j| jac[i].iter().zip(&jac[j]).map(|(a, b)| a * b).sum()).collect()).collect();
     let cov = invert(&fisher);
     let se: Vec<f64> = (0..d).map(|i| cov[i][i].sqrt()).collect();
     let corr = (0..d).map(|i| (0..d).map(|j| cov[i][j] / (se[i] * se[j])).collect()).collect();
@@ -147,7 +152,13 @@ fn synthetic_two_layer_fit_recovers_the_parameters_within_the_noise() {
             r.n_evals
         );
         // The MLE maximises ln L, so it cannot be worse than the truth.
-        assert!(r.best_likelihood >= truth_ll - 1e-9, "{}: ln L {} < truth {truth_ll}\n{}", m.name(), r.best_likelihood, r.summary());
+        assert!(
+            r.best_likelihood >= truth_ll - 1e-9,
+            "{}: ln L {} < truth {truth_ll}\n{}",
+            m.name(),
+            r.best_likelihood,
+            r.summary()
+        );
         // Within the noise: (θ̂ − θ*)/SE is ~N(0, 1) per parameter (linearised model,
         // 300 points, uniform priors whose bounds are > 10 SE away); |z| < 4 fails
         // with probability < 1e-3 for five parameters, and a wrong fit (a local
@@ -192,7 +203,12 @@ fn fisher_standard_errors_match_the_scatter_over_noise_realisations() {
         let mean = v.iter().sum::<f64>() / n as f64;
         let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
         let bias_z = (mean - TRUTH[k]) / (se[k] / (n as f64).sqrt());
-        eprintln!("{:>8}: Fisher SE {:.4}, scatter sd {sd:.4} (ratio {:.2}), mean − truth = {bias_z:+.2} SE/√n", NAMES[k], se[k], sd / se[k]);
+        eprintln!(
+            "{:>8}: Fisher SE {:.4}, scatter sd {sd:.4} (ratio {:.2}), mean − truth = {bias_z:+.2} SE/√n",
+            NAMES[k],
+            se[k],
+            sd / se[k]
+        );
         assert!((0.65..=1.35).contains(&(sd / se[k])), "{}: scatter sd {sd} vs Fisher SE {}", NAMES[k], se[k]);
         assert!(bias_z.abs() < 4.0, "{}: mean estimate {mean} biased ({bias_z:+.2} SE/√n)", NAMES[k]);
     }
@@ -257,7 +273,10 @@ fn hadcrut5_map_lies_inside_the_posterior_90pct_region() {
         let col: Vec<f64> = flat.column(k).to_vec();
         let (q05, q50, q95) = (quantile(&col, 0.05), quantile(&col, 0.5), quantile(&col, 0.95));
         let pct = col.iter().filter(|&&v| v < x_map[k]).count() as f64 / col.len() as f64 * 100.0;
-        eprintln!("{name:>14}: MAP {:.4}  posterior median {q50:.4} [5–95 %: {q05:.4}–{q95:.4}], MAP at percentile {pct:.1}", x_map[k]);
+        eprintln!(
+            "{name:>14}: MAP {:.4}  posterior median {q50:.4} [5–95 %: {q05:.4}–{q95:.4}], MAP at percentile {pct:.1}",
+            x_map[k]
+        );
         assert!((q05..=q95).contains(&x_map[k]), "{name}: MAP {} outside [{q05}, {q95}]", x_map[k]);
     }
 }

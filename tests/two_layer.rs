@@ -382,7 +382,13 @@ fn stable_for_extreme_parameters() {
     let model = lambda_model(Forcing::constant(4.0, 0.0, 500).unwrap(), TimeConvention::AnnualMean);
     for _ in 0..2000 {
         let lu = |rng: &mut rand_pcg::Pcg64, a: f64, b: f64| (rng.random_range(a.ln()..b.ln())).exp();
-        let p = [lu(&mut rng, 0.05, 10.0), lu(&mut rng, 0.01, 200.0), lu(&mut rng, 0.1, 1e4), lu(&mut rng, 1e-4, 20.0), lu(&mut rng, 0.05, 5.0)];
+        let p = [
+            lu(&mut rng, 0.05, 10.0),
+            lu(&mut rng, 0.01, 200.0),
+            lu(&mut rng, 0.1, 1e4),
+            lu(&mut rng, 1e-4, 20.0),
+            lu(&mut rng, 0.05, 5.0),
+        ];
         let out = model.run(&p).unwrap();
         let t = out.get("Surface Temperature").unwrap();
         let teq = 4.0 / p[0];

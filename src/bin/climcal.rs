@@ -25,7 +25,11 @@ use climcal::sampler::{Chain, EnsembleSampler, ProgressInfo, RunOptions, RunOutc
 use climcal::storage::{read_chain, read_resume, ChainMeta, HdfSink};
 
 #[derive(Parser)]
-#[command(name = "climcal", version, about = "Calibrate reduced-complexity climate models with an affine-invariant ensemble sampler")]
+#[command(
+    name = "climcal",
+    version,
+    about = "Calibrate reduced-complexity climate models with an affine-invariant ensemble sampler"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -149,13 +153,15 @@ fn main() -> ExitCode {
     // Under mpirun/srun: rank 0 runs the command, the other ranks serve evaluations.
     #[cfg(feature = "mpi")]
     let _mpi = match &cli.command {
-        Command::Run(_) | Command::Resume(_) | Command::Optimize(_) if climcal::executor::mpi::launched_by_mpi() => match cluster::start() {
-            Ok(w) => Some(w),
-            Err(e) => {
-                eprintln!("climcal: error: {e}");
-                return ExitCode::from(2);
+        Command::Run(_) | Command::Resume(_) | Command::Optimize(_) if climcal::executor::mpi::launched_by_mpi() => {
+            match cluster::start() {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    eprintln!("climcal: error: {e}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
         _ => None,
     };
     #[cfg(feature = "mpi")]
@@ -190,9 +196,14 @@ fn main() -> ExitCode {
 
 fn init_logging(quiet: bool) {
     let level = if quiet { "warn" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CLIMCAL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).with_target(false).try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("CLIMCAL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
 }
 
 /// The executor for `--threads` (None = rayon's global pool, 1 = serial). Under
@@ -261,7 +272,10 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         });
     }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
-        return Err(Error::ChainFile { path: out.clone(), reason: format!("directory {} does not exist; create it or choose another -o", dir.display()) });
+        return Err(Error::ChainFile {
+            path: out.clone(),
+            reason: format!("directory {} does not exist; create it or choose another -o", dir.display()),
+        });
     }
     let problem = cfg.build_problem()?;
     let seed = a.seed.unwrap_or_else(|| cfg.seed_or_random());
@@ -354,7 +368,11 @@ fn cmd_resume(a: ResumeArgs) -> Result<ExitCode> {
     }
     sink.set_run_info(info.ranks, info.threads_per_rank, state.iteration + steps)?;
     if steps == 0 {
-        tracing::info!("{}: already at iteration {}; nothing to do (use --steps N to add steps)", file.display(), state.iteration);
+        tracing::info!(
+            "{}: already at iteration {}; nothing to do (use --steps N to add steps)",
+            file.display(),
+            state.iteration
+        );
         return Ok(ExitCode::SUCCESS);
     }
     tracing::info!("resume {} at iteration {}: {steps} more steps", file.display(), state.iteration);
@@ -416,10 +434,8 @@ fn drive(
     let bar = (!common.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(n_steps);
         b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} it {msg} [{elapsed_precise} < {eta_precise}]",
-            )
-            .expect("valid template"),
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} it {msg} [{elapsed_precise} < {eta_precise}]")
+                .expect("valid template"),
         );
         b
     });
@@ -481,11 +497,13 @@ fn drive(
             let tau: Vec<f64> = f.autocorr_time_quiet(0).iter().map(|t| t * f.thin() as f64).collect();
             let n = state.iteration as f64;
             let long_enough = tau.iter().all(|t| t.is_finite() && 50.0 * t < n);
-            let stable = old_tau
-                .as_ref()
-                .is_some_and(|o| o.iter().zip(&tau).all(|(a, b)| ((a - b) / b).abs() < 0.01));
+            let stable = old_tau.as_ref().is_some_and(|o| o.iter().zip(&tau).all(|(a, b)| ((a - b) / b).abs() < 0.01));
             if long_enough && stable {
-                tracing::info!("converged at iteration {}: max τ = {:.1} steps", state.iteration, tau.iter().cloned().fold(0.0, f64::max));
+                tracing::info!(
+                    "converged at iteration {}: max τ = {:.1} steps",
+                    state.iteration,
+                    tau.iter().cloned().fold(0.0, f64::max)
+                );
                 outcome = RunOutcome::Stopped;
                 break;
             }
@@ -697,7 +715,11 @@ mod cluster {
     }
 
     /// Rank 0: send the validated run file to the workers, then build the executor.
-    pub fn coordinator_executor(threads: Option<usize>, cfg: &RunConfig, objective: Option<Objective>) -> Result<Arc<dyn Executor>> {
+    pub fn coordinator_executor(
+        threads: Option<usize>,
+        cfg: &RunConfig,
+        objective: Option<Objective>,
+    ) -> Result<Arc<dyn Executor>> {
         if threads == Some(0) {
             return Err(climcal::Error::InvalidSampler("--threads must be >= 1".into()));
         }
@@ -754,13 +776,11 @@ mod cluster {
         };
         let (tag, rest) = payload.split_once('\n').unwrap_or(("sample", ""));
         let (dir, text) = rest.split_once('\n').unwrap_or((".", ""));
-        let r = RunConfig::from_toml_str(text, dir)
-            .and_then(|cfg| cfg.build_problem())
-            .and_then(|problem| {
-                let local = RayonExecutor::with_threads(threads_or_default(threads))?;
-                let density = super::evaluated_density(&problem, super::objective_from_tag(tag));
-                mpi::run_worker(&*density, &local)
-            });
+        let r = RunConfig::from_toml_str(text, dir).and_then(|cfg| cfg.build_problem()).and_then(|problem| {
+            let local = RayonExecutor::with_threads(threads_or_default(threads))?;
+            let density = super::evaluated_density(&problem, super::objective_from_tag(tag));
+            mpi::run_worker(&*density, &local)
+        });
         match r {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
@@ -813,7 +833,11 @@ struct OptimizeArgs {
 
 /// A point estimator for a run file's problem: the calibration posterior, or a
 /// density model started from its priors or its init ball centre.
-fn estimator_for(problem: &Problem, objective: Objective, executor: Arc<dyn Executor>) -> Result<climcal::optimizer::PointEstimator> {
+fn estimator_for(
+    problem: &Problem,
+    objective: Objective,
+    executor: Arc<dyn Executor>,
+) -> Result<climcal::optimizer::PointEstimator> {
     use climcal::optimizer::{ParameterPrior, PointEstimator};
     let est = match &problem.posterior {
         Some(p) => PointEstimator::from_posterior(p.clone(), objective),
@@ -885,12 +909,29 @@ fn cmd_optimize(a: OptimizeArgs) -> Result<ExitCode> {
     let seed = a.seed.unwrap_or_else(|| cfg.seed_or_random());
     let objective = if a.mle { Objective::MaxLikelihood } else { Objective::MaxPosterior };
     let est = estimator_for(&problem, objective, make_executor_for(a.threads, &cfg, Some(objective))?)?;
-    let opts = OptimizeOptions { n_restarts: a.restarts, max_iters: a.max_iters, tolerance: a.tolerance, seed, keep_samples: false, ..Default::default() };
-    tracing::info!("optimize {}: model '{}', {} parameters, {}, {} restarts, seed {seed}", a.config.display(), problem.model_name, problem.names.len(), method.name(), a.restarts);
+    let opts = OptimizeOptions {
+        n_restarts: a.restarts,
+        max_iters: a.max_iters,
+        tolerance: a.tolerance,
+        seed,
+        keep_samples: false,
+        ..Default::default()
+    };
+    tracing::info!(
+        "optimize {}: model '{}', {} parameters, {}, {} restarts, seed {seed}",
+        a.config.display(),
+        problem.model_name,
+        problem.names.len(),
+        method.name(),
+        a.restarts
+    );
     let r = est.optimize(method, &opts)?;
     let fit = r.best_fit();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&fit).map_err(|e| Error::Config(format!("cannot encode the best fit: {e}")))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&fit).map_err(|e| Error::Config(format!("cannot encode the best fit: {e}")))?
+        );
     } else if a.quiet {
         for (n, v) in &fit.params {
             println!("{n} = {v:e}");
@@ -900,7 +941,12 @@ fn cmd_optimize(a: OptimizeArgs) -> Result<ExitCode> {
     }
     if let Some(out) = &a.output {
         fit.write(out)?;
-        tracing::info!("best fit written to {}; start MCMC around it with `climcal run {} --init {}`", out.display(), a.config.display(), out.display());
+        tracing::info!(
+            "best fit written to {}; start MCMC around it with `climcal run {} --init {}`",
+            out.display(),
+            a.config.display(),
+            out.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -49,13 +49,7 @@ pub struct ExecutorInfo {
 /// The result must not depend on how the work was split: evaluation is a pure
 /// function of each point.
 pub trait Executor: Send + Sync {
-    fn evaluate(
-        &self,
-        density: &dyn LogDensity,
-        points: &[f64],
-        ln_probs: &mut [f64],
-        blobs: &mut [f64],
-    ) -> EvalStats;
+    fn evaluate(&self, density: &dyn LogDensity, points: &[f64], ln_probs: &mut [f64], blobs: &mut [f64]) -> EvalStats;
 
     /// Ranks and threads, for reports.
     fn info(&self) -> ExecutorInfo;

@@ -100,8 +100,9 @@ impl MpiWorld {
 /// process was started by a launcher from another MPI implementation (every
 /// process then believes it is rank 0 of 1: see [`check_launcher`]).
 pub fn init() -> Result<MpiWorld> {
-    let (universe, _level) = mpi::initialize_with_threading(mpi::Threading::Serialized)
-        .ok_or_else(|| Error::Mpi("MPI is already initialised in this process; call climcal::executor::mpi::init() once, in main".into()))?;
+    let (universe, _level) = mpi::initialize_with_threading(mpi::Threading::Serialized).ok_or_else(|| {
+        Error::Mpi("MPI is already initialised in this process; call climcal::executor::mpi::init() once, in main".into())
+    })?;
     let world = universe.world();
     let (rank, size) = (world.rank() as usize, world.size() as usize);
     check_launcher(rank, size, |k| std::env::var(k).ok())?;
@@ -163,10 +164,8 @@ pub fn default_threads_per_rank(env: impl Fn(&str) -> Option<String>, cores: usi
     if let Some(n) = num("RAYON_NUM_THREADS").or_else(|| num("SLURM_CPUS_PER_TASK")) {
         return n;
     }
-    let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]
-        .iter()
-        .find_map(|k| num(k))
-        .unwrap_or(1);
+    let local =
+        ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"].iter().find_map(|k| num(k)).unwrap_or(1);
     (cores / local).max(1)
 }
 
@@ -525,8 +524,7 @@ mod tests {
     #[test]
     fn singleton_and_own_launcher_pass() {
         check_launcher(0, 1, env(&[])).unwrap();
-        check_launcher(2, 4, env(&[("OMPI_COMM_WORLD_SIZE", "4"), ("OMPI_COMM_WORLD_RANK", "2"), ("PMIX_RANK", "2")]))
-            .unwrap();
+        check_launcher(2, 4, env(&[("OMPI_COMM_WORLD_SIZE", "4"), ("OMPI_COMM_WORLD_RANK", "2"), ("PMIX_RANK", "2")])).unwrap();
     }
 
     #[test]

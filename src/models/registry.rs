@@ -61,12 +61,11 @@ pub fn build_model(name: &str, options: &toml::Table, ctx: &ModelContext<'_>) ->
         "gaussian" => gaussian(options, ctx),
         "rosenbrock" => rosenbrock(options, ctx),
         "linear" => linear(options),
-        "two_layer" => Ok(BuiltModel::Runner(Arc::new(crate::models::two_layer::TwoLayerModel::from_options(options, ctx.base_dir)?))),
+        "two_layer" => {
+            Ok(BuiltModel::Runner(Arc::new(crate::models::two_layer::TwoLayerModel::from_options(options, ctx.base_dir)?)))
+        }
         "command" => command(options, ctx),
-        _ => Err(Error::Config(format!(
-            "unknown model '{name}' in [model] name; known models are {}",
-            MODEL_NAMES.join(", ")
-        ))),
+        _ => Err(Error::Config(format!("unknown model '{name}' in [model] name; known models are {}", MODEL_NAMES.join(", ")))),
     }
 }
 
@@ -206,10 +205,7 @@ fn t_end_default() -> f64 {
 fn linear(options: &toml::Table) -> Result<BuiltModel> {
     let o: LinearOptions = parse_options("linear", options)?;
     if !(o.t_end >= o.t_start) || !o.t_start.is_finite() || !o.t_end.is_finite() {
-        return Err(Error::Config(format!(
-            "model 'linear': t_end ({}) must be >= t_start ({})",
-            o.t_end, o.t_start
-        )));
+        return Err(Error::Config(format!("model 'linear': t_end ({}) must be >= t_start ({})", o.t_end, o.t_start)));
     }
     let n = (o.t_end - o.t_start).floor() as usize + 1;
     let times: Vec<f64> = (0..n).map(|i| o.t_start + i as f64).collect();
@@ -364,7 +360,8 @@ mod tests {
 
     #[test]
     fn linear_runs() {
-        let BuiltModel::Runner(m) = build_model("linear", &table("t_end = 3"), &ModelContext { base_dir: Path::new("."), param_names: &[] }).unwrap()
+        let BuiltModel::Runner(m) =
+            build_model("linear", &table("t_end = 3"), &ModelContext { base_dir: Path::new("."), param_names: &[] }).unwrap()
         else {
             panic!("runner expected")
         };

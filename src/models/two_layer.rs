@@ -142,7 +142,11 @@ impl Forcing {
         let n = years.len();
         for (what, v) in [("other", &other), ("aerosol", &aerosol), ("natural", &natural)] {
             if v.len() != n {
-                return Err(Error::LengthMismatch { what: format!("forcing component '{what}' vs years"), expected: n, found: v.len() });
+                return Err(Error::LengthMismatch {
+                    what: format!("forcing component '{what}' vs years"),
+                    expected: n,
+                    found: v.len(),
+                });
             }
         }
         let f = Self { years, other, aerosol, natural, has_components: true };
@@ -169,10 +173,7 @@ impl Forcing {
             }
         }
         let years: Vec<f64> = (0..n_years).map(|i| start_year + i as f64).collect();
-        let other = years
-            .iter()
-            .map(|&y| steps.iter().rev().find(|(sy, _)| y >= *sy).map_or(0.0, |s| s.1))
-            .collect();
+        let other = years.iter().map(|&y| steps.iter().rev().find(|(sy, _)| y >= *sy).map_or(0.0, |s| s.1)).collect();
         let f = Self { other, aerosol: vec![0.0; n_years], natural: vec![0.0; n_years], years, has_components: false };
         f.check()?;
         Ok(f)
@@ -189,7 +190,9 @@ impl Forcing {
             .from_path(path)
             .map_err(|e| err(format!("{e} (the forcing file is read relative to the config file's directory)")))?;
         let headers: Vec<String> = rdr.headers().map_err(|e| err(e.to_string()))?.iter().map(|s| s.to_string()).collect();
-        let col = |c: &str| headers.iter().position(|h| h == c).ok_or_else(|| err(format!("no column '{c}'; the columns are {headers:?}")));
+        let col = |c: &str| {
+            headers.iter().position(|h| h == c).ok_or_else(|| err(format!("no column '{c}'; the columns are {headers:?}")))
+        };
         let it = match &cols.time {
             Some(c) => col(c)?,
             None => 0,
@@ -242,7 +245,10 @@ impl Forcing {
             }
             for (what, v) in [("other", &self.other), ("aerosol", &self.aerosol), ("natural", &self.natural)] {
                 if !v[i].is_finite() {
-                    return Err(Error::Config(format!("two_layer forcing: component '{what}' is {} in year {}", v[i], self.years[i])));
+                    return Err(Error::Config(format!(
+                        "two_layer forcing: component '{what}' is {} in year {}",
+                        v[i], self.years[i]
+                    )));
                 }
             }
         }
@@ -644,10 +650,9 @@ impl TwoLayerModel {
     pub fn from_options(opts: &toml::Table, base_dir: &Path) -> Result<Self> {
         let known = ["feedback", "f2x", "time_convention", "ocean_heat_fraction", "fixed", "forcing"];
         check_keys(opts, &known, "model.options")?;
-        let forcing_t = opts
-            .get("forcing")
-            .and_then(|v| v.as_table())
-            .ok_or_else(|| Error::Config("two_layer: missing [model.options.forcing] table (give `file = \"…csv\"` or `constant = …`)".into()))?;
+        let forcing_t = opts.get("forcing").and_then(|v| v.as_table()).ok_or_else(|| {
+            Error::Config("two_layer: missing [model.options.forcing] table (give `file = \"…csv\"` or `constant = …`)".into())
+        })?;
         let forcing = forcing_from_options(forcing_t, base_dir)?;
         let mut b = Self::builder(forcing);
         if let Some(v) = opts.get("feedback") {
@@ -675,7 +680,9 @@ impl TwoLayerModel {
             b = b.ocean_heat_fraction(num(v, "ocean_heat_fraction")?);
         }
         if let Some(v) = opts.get("fixed") {
-            let t = v.as_table().ok_or_else(|| Error::Config("two_layer: fixed must be a table, e.g. fixed = { epsilon = 1.0 }".into()))?;
+            let t = v
+                .as_table()
+                .ok_or_else(|| Error::Config("two_layer: fixed must be a table, e.g. fixed = { epsilon = 1.0 }".into()))?;
             for (k, v) in t {
                 b = b.fix(k, num(v, &format!("fixed.{k}"))?);
             }
@@ -724,7 +731,11 @@ impl TwoLayerModel {
         let (p, sa, sn) = self.physical(params)?;
         let n = self.forcing.len();
         if temp.len() != n || ohc.len() != n || imbalance.len() != n {
-            return Err(Error::LengthMismatch { what: "two_layer output buffers vs forcing years".into(), expected: n, found: temp.len().min(ohc.len()).min(imbalance.len()) });
+            return Err(Error::LengthMismatch {
+                what: "two_layer output buffers vs forcing years".into(),
+                expected: n,
+                found: temp.len().min(ohc.len()).min(imbalance.len()),
+            });
         }
         let pr = p.propagator();
         let (c, cd, lam, k) = (p.c, p.c_d, p.lambda, (p.epsilon - 1.0) * p.gamma);
@@ -816,11 +827,14 @@ fn forcing_from_options(t: &toml::Table, base_dir: &Path) -> Result<Forcing> {
     if let Some(f) = t.get("file") {
         let file = f.as_str().ok_or_else(|| Error::Config(format!("two_layer: forcing.file must be a path string, got {f}")))?;
         if n_years.is_some() {
-            return Err(Error::Config("two_layer: forcing.n_years is for constant/step forcing; use first_year/last_year with a file".into()));
+            return Err(Error::Config(
+                "two_layer: forcing.n_years is for constant/step forcing; use first_year/last_year with a file".into(),
+            ));
         }
         let mut cols = ForcingColumns::default();
         if let Some(v) = t.get("total_column") {
-            cols.total = v.as_str().ok_or_else(|| Error::Config("two_layer: forcing.total_column must be a string".into()))?.into();
+            cols.total =
+                v.as_str().ok_or_else(|| Error::Config("two_layer: forcing.total_column must be a string".into()))?.into();
         }
         if let Some(v) = t.get("aerosol_columns") {
             cols.aerosol = strings(v, "aerosol_columns")?;
@@ -829,7 +843,8 @@ fn forcing_from_options(t: &toml::Table, base_dir: &Path) -> Result<Forcing> {
             cols.natural = strings(v, "natural_columns")?;
         }
         if let Some(v) = t.get("time_column") {
-            cols.time = Some(v.as_str().ok_or_else(|| Error::Config("two_layer: forcing.time_column must be a string".into()))?.into());
+            cols.time =
+                Some(v.as_str().ok_or_else(|| Error::Config("two_layer: forcing.time_column must be a string".into()))?.into());
         }
         let path = base_dir.join(file);
         let range = match (first, last) {

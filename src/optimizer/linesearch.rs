@@ -30,7 +30,11 @@ impl LineSearch<Vec<f64>, f64> for ScaledFirstStep {
         let alpha = if self.first {
             self.first = false;
             let n = d.iter().map(|v| v * v).sum::<f64>().sqrt();
-            if n > 1.0 && n.is_finite() { 1.0 / n } else { 1.0 }
+            if n > 1.0 && n.is_finite() {
+                1.0 / n
+            } else {
+                1.0
+            }
         } else {
             1.0
         };

@@ -312,7 +312,14 @@ impl PointEstimateResult {
             Some(Objective::MaxLikelihood) => "maximum likelihood",
             None => "maximum of the log-density",
         };
-        let _ = writeln!(s, "{} ({obj}), {} evaluations, {} failed, {:.3} s", self.method.name(), self.n_evals, self.failures, self.wall_seconds);
+        let _ = writeln!(
+            s,
+            "{} ({obj}), {} evaluations, {} failed, {:.3} s",
+            self.method.name(),
+            self.n_evals,
+            self.failures,
+            self.wall_seconds
+        );
         let w = self.param_names.iter().map(|n| n.len()).max().unwrap_or(4).max(9);
         for (n, v) in &self.best_params {
             let _ = writeln!(s, "  {n:<w$} = {v:.8e}");
@@ -322,7 +329,11 @@ impl PointEstimateResult {
         let _ = writeln!(s, "restart  ln_objective        evals  iters  stopped");
         for r in &self.restarts {
             let mark = if r.index == self.best_restart { "*" } else { " " };
-            let _ = writeln!(s, "{:>6}{mark} {:<18.8} {:>6} {:>6}  {}", r.index, r.best_ln_objective, r.n_evals, r.n_iters, r.termination);
+            let _ = writeln!(
+                s,
+                "{:>6}{mark} {:<18.8} {:>6} {:>6}  {}",
+                r.index, r.best_ln_objective, r.n_evals, r.n_iters, r.termination
+            );
         }
         s
     }
@@ -378,7 +389,10 @@ impl BestFit {
             .map(|n| {
                 self.params.get(n).copied().ok_or_else(|| Error::InvalidParameter {
                     name: n.clone(),
-                    reason: format!("missing from the best-fit file, which has {:?}; re-run `climcal optimize`", self.params.keys().collect::<Vec<_>>()),
+                    reason: format!(
+                        "missing from the best-fit file, which has {:?}; re-run `climcal optimize`",
+                        self.params.keys().collect::<Vec<_>>()
+                    ),
                 })
             })
             .collect()
@@ -549,7 +563,11 @@ impl PointEstimator {
             .map(|i| {
                 let v = (s2[i] / n - mean[i] * mean[i]).max(0.0) * n / (n - 1.0);
                 // A degenerate prior still needs a non-zero simplex.
-                if v.sqrt().is_finite() && v.sqrt() > 1e-12 { v.sqrt() } else { 1.0 }
+                if v.sqrt().is_finite() && v.sqrt() > 1e-12 {
+                    v.sqrt()
+                } else {
+                    1.0
+                }
             })
             .collect();
         (mean, sd)
@@ -645,7 +663,8 @@ impl PointEstimator {
                     run_nelder_mead(&problem, x0, v0, &sd, max_iters, opts)
                 }
                 OptimizeMethod::ParticleSwarm => {
-                    let solver = PatientSwarm::new(search_box.clone(), opts.n_particles, rng, opts.tolerance, opts.swarm_patience);
+                    let solver =
+                        PatientSwarm::new(search_box.clone(), opts.n_particles, rng, opts.tolerance, opts.swarm_patience);
                     let res = ArgminExecutor::new(&problem, solver).configure(|s| s.max_iters(max_iters)).run();
                     outcome(res.map(|r| (r.state.get_iter(), r.state.get_termination_reason().cloned())))
                 }
@@ -758,7 +777,11 @@ impl PointEstimator {
 fn check_box(lower: &[f64], upper: &[f64], dim: usize, what: &str) -> Result<()> {
     for (name, v) in [("lower", lower), ("upper", upper)] {
         if v.len() != dim {
-            return Err(Error::LengthMismatch { what: format!("{what} {name} bounds vs parameters"), expected: dim, found: v.len() });
+            return Err(Error::LengthMismatch {
+                what: format!("{what} {name} bounds vs parameters"),
+                expected: dim,
+                found: v.len(),
+            });
         }
     }
     for i in 0..dim {
@@ -787,7 +810,9 @@ fn check_options(method: OptimizeMethod, o: &OptimizeOptions, dim: usize) -> Res
         return bad("max_iters must be >= 1; leave it unset for the method's default".into());
     }
     match method {
-        OptimizeMethod::ParticleSwarm if o.n_particles < 2 => bad(format!("n_particles must be >= 2 (default 40), got {}", o.n_particles)),
+        OptimizeMethod::ParticleSwarm if o.n_particles < 2 => {
+            bad(format!("n_particles must be >= 2 (default 40), got {}", o.n_particles))
+        }
         OptimizeMethod::ParticleSwarm if !(o.swarm_box_sds > 0.0 && o.swarm_box_sds.is_finite()) => {
             bad(format!("swarm_box_sds must be finite and > 0 (default 5), got {}", o.swarm_box_sds))
         }

@@ -3,8 +3,7 @@
 //! by more than a tolerance for `patience` iterations.
 
 use argmin::core::{
-    CostFunction, Error as ArgminError, PopulationState, Problem, Solver, SyncAlias, TerminationReason,
-    TerminationStatus, KV,
+    CostFunction, Error as ArgminError, PopulationState, Problem, Solver, SyncAlias, TerminationReason, TerminationStatus, KV,
 };
 use argmin::solver::particleswarm::{Particle, ParticleSwarm};
 use rand_pcg::Pcg64;

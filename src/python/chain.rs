@@ -25,11 +25,7 @@ impl PyChain {
 }
 
 /// A read-only numpy view of `data` with `shape`, owned by `owner`.
-fn view<'py, D: nd::Dimension>(
-    owner: &Bound<'py, PyChain>,
-    data: &[f64],
-    shape: D,
-) -> PyResult<Bound<'py, PyAny>> {
+fn view<'py, D: nd::Dimension>(owner: &Bound<'py, PyChain>, data: &[f64], shape: D) -> PyResult<Bound<'py, PyAny>> {
     let v = nd::ArrayView::from_shape(shape, data).map_err(|e| PyValueError::new_err(e.to_string()))?;
     // SAFETY: the chain is frozen (never mutated) and `owner` keeps it alive as
     // the array's base; the array is made read-only below.
@@ -127,7 +123,12 @@ fn integrated_time(py: Python<'_>, x: &Bound<'_, PyAny>, c: f64, tol: f64) -> Py
     })
 }
 
-fn two_d<R: Send>(py: Python<'_>, x: &Bound<'_, PyAny>, what: &str, f: impl Fn(ndarray::ArrayView2<f64>) -> R + Send + Sync) -> PyResult<R> {
+fn two_d<R: Send>(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    what: &str,
+    f: impl Fn(ndarray::ArrayView2<f64>) -> R + Send + Sync,
+) -> PyResult<R> {
     let (a, shape) = contiguous(x, 2, what)?;
     let arr = a.cast::<numpy::PyArrayDyn<f64>>()?.readonly();
     let data = arr.as_slice()?;

@@ -15,9 +15,7 @@ pub(crate) fn parse_transform(s: &str) -> PyResult<Transform> {
         "identity" | "none" | "" => Ok(Transform::Identity),
         "log" => Ok(Transform::Log),
         "logit" => Ok(Transform::Logit),
-        other => Err(PyValueError::new_err(format!(
-            "unknown transform '{other}'; use one of 'identity', 'log', 'logit'"
-        ))),
+        other => Err(PyValueError::new_err(format!("unknown transform '{other}'; use one of 'identity', 'log', 'logit'"))),
     }
 }
 
@@ -204,9 +202,7 @@ impl PyParameterSet {
         if let Ok(d) = theta.cast::<PyDict>() {
             let mut v = Vec::with_capacity(self.inner.len());
             for n in self.inner.names() {
-                let x = d
-                    .get_item(&n)?
-                    .ok_or_else(|| PyKeyError::new_err(format!("ln_prior: no value for parameter '{n}'")))?;
+                let x = d.get_item(&n)?.ok_or_else(|| PyKeyError::new_err(format!("ln_prior: no value for parameter '{n}'")))?;
                 v.push(x.extract::<f64>()?);
             }
             self.check_theta(d.len())?;

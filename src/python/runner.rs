@@ -81,11 +81,7 @@ pub(crate) fn describe(py: Python<'_>, e: &PyErr) -> String {
 }
 
 /// Series named `outputs` from the adapter's `(times or None, [values, ...])`.
-fn output_from_py(
-    out: &Bound<'_, PyAny>,
-    times: &Option<Arc<Vec<f64>>>,
-    outputs: &Arc<Vec<String>>,
-) -> PyResult<ModelOutput> {
+fn output_from_py(out: &Bound<'_, PyAny>, times: &Option<Arc<Vec<f64>>>, outputs: &Arc<Vec<String>>) -> PyResult<ModelOutput> {
     let tup = out.cast::<PyTuple>()?;
     let t_obj = tup.get_item(0)?;
     let times = if t_obj.is_none() {
@@ -328,9 +324,7 @@ impl PyModelRunner {
             return Err(PyValueError::new_err("ModelRunner: the model needs at least one parameter name"));
         }
         if outputs.is_empty() {
-            return Err(PyValueError::new_err(
-                "ModelRunner: output_variables must name at least one series the model returns",
-            ));
+            return Err(PyValueError::new_err("ModelRunner: output_variables must name at least one series the model returns"));
         }
         let times = times.map(|t| vec_f64(t, "ModelRunner times")).transpose()?.map(Arc::new);
         let outputs = Arc::new(outputs);

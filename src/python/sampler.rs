@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods, ToPyArray};
-use pyo3::exceptions::{PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use rand::RngCore;
 
@@ -18,13 +18,13 @@ use super::IntoPyResult;
 use crate::density::LogDensity;
 use crate::executor::{eval_block, EvalStats, Executor, ExecutorInfo, RayonExecutor, SerialExecutor};
 use crate::parameter::{ParameterSet, Transform};
+use crate::posterior::Posterior;
+use crate::sampler::ensemble::PriorSampler;
 use crate::sampler::CheckpointSink;
+use crate::sampler::{EnsembleSampler, InitMethod, RunOptions, SamplerState};
 use crate::storage::ChainMeta;
 #[cfg(feature = "hdf5")]
 use crate::storage::HdfSink;
-use crate::posterior::Posterior;
-use crate::sampler::ensemble::PriorSampler;
-use crate::sampler::{EnsembleSampler, InitMethod, RunOptions, SamplerState};
 
 /// A log-density chosen at run time: a calibration posterior (with a prior to draw
 /// from) or a plain log-probability function.
@@ -232,12 +232,12 @@ pub(crate) fn build_posterior(
                 outputs: crate::runner::ModelRunner::output_names(&**b),
                 cache: Default::default(),
             });
-            let perm = crate::runner::ModelRunner::param_names(&**b)
-                .iter()
-                .map(|n| params.index_of(n))
-                .collect::<Option<Vec<usize>>>();
+            let perm =
+                crate::runner::ModelRunner::param_names(&**b).iter().map(|n| params.index_of(n)).collect::<Option<Vec<usize>>>();
             let ex: Arc<dyn Executor> = match perm {
-                Some(perm) => Arc::new(PyBatchModelExecutor { batch: b.clone(), cache: cache.clone(), params: params.clone(), perm }),
+                Some(perm) => {
+                    Arc::new(PyBatchModelExecutor { batch: b.clone(), cache: cache.clone(), params: params.clone(), perm })
+                }
                 // Posterior::new below reports the missing parameter.
                 None => Arc::new(SerialExecutor),
             };
@@ -299,10 +299,7 @@ impl PySamplerState {
         self.inner.failures
     }
     fn __repr__(&self) -> String {
-        format!(
-            "SamplerState(iteration={}, n_walkers={}, ndim={})",
-            self.inner.iteration, self.inner.n_walkers, self.inner.dim
-        )
+        format!("SamplerState(iteration={}, n_walkers={}, ndim={})", self.inner.iteration, self.inner.n_walkers, self.inner.dim)
     }
 }
 
@@ -330,10 +327,8 @@ impl PyEnsembleSampler {
         if let Some(post) = &self.density.posterior {
             let p = post.params();
             meta.units = p.defs().map(|d| d.unit.clone()).collect();
-            meta.priors = p
-                .defs()
-                .map(|d| d.prior.spec().and_then(|s| serde_json::to_string(&s).ok()).unwrap_or_default())
-                .collect();
+            meta.priors =
+                p.defs().map(|d| d.prior.spec().and_then(|s| serde_json::to_string(&s).ok()).unwrap_or_default()).collect();
             meta.transforms = p
                 .defs()
                 .map(|d| match d.transform {
@@ -343,11 +338,7 @@ impl PyEnsembleSampler {
                 })
                 .collect();
         }
-        meta.blob_names = self
-            .blob_layout
-            .iter()
-            .flat_map(|(n, ts)| ts.iter().map(move |t| format!("{n}@{t}")))
-            .collect();
+        meta.blob_names = self.blob_layout.iter().flat_map(|(n, ts)| ts.iter().map(move |t| format!("{n}@{t}"))).collect();
         meta.model = self.model_name.clone();
         meta.n_steps_target = n_steps_target;
         meta.threads = self.sampler.executor_info().threads_per_rank;
@@ -364,7 +355,13 @@ impl PyEnsembleSampler {
 
     /// A new chain file, or the existing one when it ends where `state` is.
     #[cfg(feature = "hdf5")]
-    fn open_sink(&self, path: &Path, meta: &ChainMeta, state: &SamplerState, thin: usize) -> crate::Result<Box<dyn CheckpointSink>> {
+    fn open_sink(
+        &self,
+        path: &Path,
+        meta: &ChainMeta,
+        state: &SamplerState,
+        thin: usize,
+    ) -> crate::Result<Box<dyn CheckpointSink>> {
         let n_blobs = self.density.n_blobs();
         if !path.exists() {
             return Ok(Box::new(HdfSink::create(path, meta, state, n_blobs, false)?));
@@ -451,7 +448,12 @@ impl PyEnsembleSampler {
         }
         let calls = Arc::new(PyCalls::default());
         let (f_density, executor): (Py<PyAny>, Arc<dyn Executor>) = if vectorize {
-            Python::attach(|py| (log_prob_fn.clone_ref(py), Arc::new(PyVectorExecutor { f: log_prob_fn, calls: calls.clone() }) as Arc<dyn Executor>))
+            Python::attach(|py| {
+                (
+                    log_prob_fn.clone_ref(py),
+                    Arc::new(PyVectorExecutor { f: log_prob_fn, calls: calls.clone() }) as Arc<dyn Executor>,
+                )
+            })
         } else {
             (log_prob_fn, Arc::new(SerialExecutor))
         };
@@ -504,13 +506,7 @@ impl PyEnsembleSampler {
             }
         };
         let has_prior = self.density.posterior.is_some();
-        let r = py.detach(|| {
-            if has_prior {
-                self.sampler.initialize(m)
-            } else {
-                self.sampler.initialize_without_prior(m)
-            }
-        });
+        let r = py.detach(|| if has_prior { self.sampler.initialize(m) } else { self.sampler.initialize_without_prior(m) });
         if let Some(e) = self.take_interrupt() {
             return Err(e);
         }
@@ -561,7 +557,8 @@ impl PyEnsembleSampler {
                         return ControlFlow::Break(());
                     }
                     if let Some(cb) = &progress {
-                        let args = (info.step, info.n_steps, info.acceptance, info.mean_ln_prob, info.evals_per_second, info.failures);
+                        let args =
+                            (info.step, info.n_steps, info.acceptance, info.mean_ln_prob, info.evals_per_second, info.failures);
                         if let Err(e) = cb.bind(py).call1(args) {
                             pending = Some(e);
                             return ControlFlow::Break(());
@@ -587,9 +584,7 @@ impl PyEnsembleSampler {
     /// sampler (walkers, parameter names and priors, blobs).
     fn resume_state(&self, py: Python<'_>, path: PathBuf) -> PyResult<PySamplerState> {
         let point = py.detach(|| read_resume_point(&path)).py()?;
-        let bad = |reason: String| {
-            super::to_py_err(crate::Error::ChainFile { path: path.clone(), reason })
-        };
+        let bad = |reason: String| super::to_py_err(crate::Error::ChainFile { path: path.clone(), reason });
         let mine = self.chain_meta(point.meta.thin, 0);
         if point.state.n_walkers != self.sampler.n_walkers() {
             return Err(bad(format!(
@@ -661,7 +656,12 @@ impl PyEnsembleSampler {
         Ok(out.to_pyarray(py))
     }
     fn __repr__(&self) -> String {
-        format!("EnsembleSampler(n_walkers={}, ndim={}, seed={})", self.sampler.n_walkers(), self.density.dim(), self.sampler.seed())
+        format!(
+            "EnsembleSampler(n_walkers={}, ndim={}, seed={})",
+            self.sampler.n_walkers(),
+            self.density.dim(),
+            self.sampler.seed()
+        )
     }
 }
 

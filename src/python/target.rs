@@ -12,9 +12,9 @@ use crate::target::Target;
 /// A 1-D float64 vector from any array-like (lists, numpy arrays, pandas Series).
 pub(crate) fn vec_f64(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f64>> {
     let np = obj.py().import("numpy")?;
-    let arr = np.call_method1("asarray", (obj, "float64")).map_err(|e| {
-        PyValueError::new_err(format!("{what}: cannot convert to an array of floats ({e})"))
-    })?;
+    let arr = np
+        .call_method1("asarray", (obj, "float64"))
+        .map_err(|e| PyValueError::new_err(format!("{what}: cannot convert to an array of floats ({e})")))?;
     let ndim: usize = arr.getattr("ndim")?.extract()?;
     if ndim != 1 {
         return Err(PyValueError::new_err(format!("{what}: expected a 1-D array, got {ndim}-D")));
@@ -119,9 +119,10 @@ impl PyTarget {
     /// ``{"times", "values", "uncertainties", "raw_values", "reference_period"}`` of one
     /// variable (``values`` re-baselined when a reference period is set).
     fn get<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyDict>> {
-        let o = self.inner.get(name).ok_or_else(|| {
-            PyKeyError::new_err(format!("no variable '{name}' in the target; it has {:?}", self.variables()))
-        })?;
+        let o = self
+            .inner
+            .get(name)
+            .ok_or_else(|| PyKeyError::new_err(format!("no variable '{name}' in the target; it has {:?}", self.variables())))?;
         let d = PyDict::new(py);
         d.set_item("times", PyArray1::from_slice(py, &o.times))?;
         d.set_item("values", PyArray1::from_slice(py, &o.values))?;
@@ -140,8 +141,7 @@ impl PyTarget {
     }
 
     fn __repr__(&self) -> String {
-        let vars: Vec<String> =
-            self.inner.variables().iter().map(|(n, o)| format!("{n}: {} points", o.times.len())).collect();
+        let vars: Vec<String> = self.inner.variables().iter().map(|(n, o)| format!("{n}: {} points", o.times.len())).collect();
         match self.inner.reference_period() {
             Some((a, b)) => format!("Target({}; reference period {a}-{b})", vars.join(", ")),
             None => format!("Target({})", vars.join(", ")),

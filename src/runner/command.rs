@@ -136,7 +136,9 @@ mod tests {
     #[test]
     fn parameters_in_outputs_out() {
         // y(t) = a + b t for t = 0, 1, 2, computed by awk from the name=value arguments.
-        let m = sh(r#"awk -v p="$1" -v q="$2" 'BEGIN { split(p, x, "="); split(q, y, "="); print "time,y"; for (t = 0; t < 3; t++) printf "%d,%.17g\n", t, x[2] + y[2] * t }'"#);
+        let m = sh(
+            r#"awk -v p="$1" -v q="$2" 'BEGIN { split(p, x, "="); split(q, y, "="); print "time,y"; for (t = 0; t < 3; t++) printf "%d,%.17g\n", t, x[2] + y[2] * t }'"#,
+        );
         let out = m.run(&[1.5, -0.25]).unwrap();
         assert_eq!(out.get("y").unwrap(), &[1.5, 1.25, 1.0]);
     }

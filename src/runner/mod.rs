@@ -23,11 +23,7 @@ pub struct ModelOutput {
 
 impl ModelOutput {
     /// Build from shared times/names and one value vector per name.
-    pub fn from_shared(
-        times: Arc<Vec<f64>>,
-        names: Arc<Vec<String>>,
-        values: Vec<Vec<f64>>,
-    ) -> Result<Self> {
+    pub fn from_shared(times: Arc<Vec<f64>>, names: Arc<Vec<String>>, values: Vec<Vec<f64>>) -> Result<Self> {
         if names.len() != values.len() {
             return Err(Error::LengthMismatch {
                 what: "model output names vs series".into(),
@@ -152,11 +148,7 @@ where
 {
     /// Closure over the parameter vector in `names` order.
     pub fn positional(names: &[&str], outputs: &[&str], f: F) -> Self {
-        Self {
-            names: names.iter().map(|s| s.to_string()).collect(),
-            outputs: outputs.iter().map(|s| s.to_string()).collect(),
-            f,
-        }
+        Self { names: names.iter().map(|s| s.to_string()).collect(), outputs: outputs.iter().map(|s| s.to_string()).collect(), f }
     }
 }
 

@@ -116,7 +116,11 @@ mod tests {
     fn both(ndim_m1: f64, z: f64, u: f64, new_lp: f64, old_lp: f64) -> bool {
         let fast = settle(ndim_m1, z, u, ln_approx(z), ln_approx(u), new_lp, old_lp)
             .unwrap_or_else(|| accept_exact(ndim_m1, z, u, new_lp, old_lp));
-        assert_eq!(fast, accept_exact(ndim_m1, z, u, new_lp, old_lp), "ndim_m1 {ndim_m1} z {z:e} u {u:e} new {new_lp:e} old {old_lp:e}");
+        assert_eq!(
+            fast,
+            accept_exact(ndim_m1, z, u, new_lp, old_lp),
+            "ndim_m1 {ndim_m1} z {z:e} u {u:e} new {new_lp:e} old {old_lp:e}"
+        );
         fast
     }
 

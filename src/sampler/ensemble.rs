@@ -360,7 +360,11 @@ impl<D: LogDensity> EnsembleSampler<D> {
             }
             InitMethod::Ball { center, radius } => {
                 if center.len() != dim {
-                    return Err(Error::LengthMismatch { what: "ball centre vs parameters".into(), expected: dim, found: center.len() });
+                    return Err(Error::LengthMismatch {
+                        what: "ball centre vs parameters".into(),
+                        expected: dim,
+                        found: center.len(),
+                    });
                 }
                 if !(radius > 0.0 && radius.is_finite()) {
                     return Err(Error::InvalidSampler(format!("ball radius must be > 0, got {radius}")));
@@ -538,8 +542,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
                     let lp = &mut state.ln_probs[k];
                     *lp = select(accepted, new_lp[i], *lp);
                     if accepted && eval_nb > 0 {
-                        state.blobs[k * eval_nb..(k + 1) * eval_nb]
-                            .copy_from_slice(&new_blobs[i * eval_nb..(i + 1) * eval_nb]);
+                        state.blobs[k * eval_nb..(k + 1) * eval_nb].copy_from_slice(&new_blobs[i * eval_nb..(i + 1) * eval_nb]);
                     }
                     state.accepted[k] += accepted as u64;
                     acc_total += accepted as u64;

@@ -7,6 +7,4 @@ pub mod ensemble;
 pub mod rng;
 
 pub use chain::{Chain, ConvergenceReport};
-pub use ensemble::{
-    CheckpointSink, EnsembleSampler, InitMethod, ProgressInfo, RunOptions, RunOutcome, SamplerState,
-};
+pub use ensemble::{CheckpointSink, EnsembleSampler, InitMethod, ProgressInfo, RunOptions, RunOutcome, SamplerState};

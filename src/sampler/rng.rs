@@ -62,10 +62,7 @@ pub fn rng_to_words(rng: &Pcg64) -> [u64; 4] {
 
 /// Rebuild a stream from [`rng_to_words`].
 pub fn rng_from_words(w: [u64; 4]) -> Pcg64 {
-    let s = PcgState {
-        state: ((w[0] as u128) << 64) | w[1] as u128,
-        increment: ((w[2] as u128) << 64) | w[3] as u128,
-    };
+    let s = PcgState { state: ((w[0] as u128) << 64) | w[1] as u128, increment: ((w[2] as u128) << 64) | w[3] as u128 };
     serde_json::from_str(&serde_json::to_string(&s).expect("serialises")).expect("valid Pcg64 state")
 }
 

@@ -195,8 +195,8 @@ fn append_rows(g: &Group, chain: &Chain, rows: Range<usize>, r0: usize) -> hdf5:
     }
     let ds = g.dataset("chain")?;
     ds.resize((r1, nw, dim))?;
-    let v = ArrayView3::from_shape((n, nw, dim), &chain.samples_raw()[rows.start * nw * dim..rows.end * nw * dim])
-        .expect("shape");
+    let v =
+        ArrayView3::from_shape((n, nw, dim), &chain.samples_raw()[rows.start * nw * dim..rows.end * nw * dim]).expect("shape");
     ds.write_slice(v, s![r0..r1, .., ..])?;
     let ds = g.dataset("log_prob")?;
     ds.resize((r1, nw))?;
@@ -205,8 +205,7 @@ fn append_rows(g: &Group, chain: &Chain, rows: Range<usize>, r0: usize) -> hdf5:
     if nb > 0 {
         let ds = g.dataset("blobs")?;
         ds.resize((r1, nw, nb))?;
-        let v = ArrayView3::from_shape((n, nw, nb), &chain.blobs_raw()[rows.start * nw * nb..rows.end * nw * nb])
-            .expect("shape");
+        let v = ArrayView3::from_shape((n, nw, nb), &chain.blobs_raw()[rows.start * nw * nb..rows.end * nw * nb]).expect("shape");
         ds.write_slice(v, s![r0..r1, .., ..])?;
     }
     Ok(r1)

@@ -151,9 +151,7 @@ impl ChainStorage for MemoryStorage {
     }
     fn append(&mut self, chain: &Chain, rows: Range<usize>, state: &SamplerState) -> Result<()> {
         let (nw, dim, nb) = (chain.n_walkers(), chain.dim(), chain.n_blobs());
-        let c = self
-            .chain
-            .get_or_insert_with(|| Chain::new(chain.names().to_vec(), nw, dim, nb, chain.thin()));
+        let c = self.chain.get_or_insert_with(|| Chain::new(chain.names().to_vec(), nw, dim, nb, chain.thin()));
         let s = chain.samples_raw();
         let l = chain.ln_probs_raw();
         let b = chain.blobs_raw();
@@ -190,8 +188,11 @@ pub fn create_sink(
         if path.exists() {
             let (sink, point) = HdfSink::open_resume(path)?;
             let st = &point.state;
-            if st.n_walkers == state.n_walkers && st.dim == state.dim && st.iteration == state.iteration
-                && point.meta.thin == opts.thin && sink.n_blobs() == n_blobs
+            if st.n_walkers == state.n_walkers
+                && st.dim == state.dim
+                && st.iteration == state.iteration
+                && point.meta.thin == opts.thin
+                && sink.n_blobs() == n_blobs
             {
                 return Ok(Box::new(sink));
             }
@@ -245,9 +246,7 @@ mod tests {
         let mut st = s.initialize_without_prior(InitMethod::Ball { center: vec![0.0; 2], radius: 0.1 }).unwrap();
         let opts = RunOptions { checkpoint_every: 7, ..Default::default() };
         let mut mem = MemoryStorage::new();
-        let (chain, _) = s
-            .run_with_sink(&mut st, 30, &opts, Some(&mut mem), |_| std::ops::ControlFlow::Continue(()))
-            .unwrap();
+        let (chain, _) = s.run_with_sink(&mut st, 30, &opts, Some(&mut mem), |_| std::ops::ControlFlow::Continue(())).unwrap();
         let got = mem.load().unwrap();
         assert_eq!(got.samples_raw(), chain.samples_raw());
         assert_eq!(got.accepted(), chain.accepted());
