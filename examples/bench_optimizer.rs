@@ -74,6 +74,7 @@ impl LogDensity for Timed {
     }
 }
 
+/// Median of the repeats' times (the upper one for an even count).
 fn med(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -120,7 +121,8 @@ fn two_layer(repeats: usize) -> climcal::Result<()> {
                 t0,
                 hit: Mutex::new(None),
             });
-            let est = PointEstimator::new(ArcDensity(d.clone())).with_executor(Arc::new(SerialExecutor));
+            // Arc<Timed> is a LogDensity too; the clone lets us read `hit` after the run.
+            let est = PointEstimator::new(d.clone()).with_executor(Arc::new(SerialExecutor));
             let est = match m {
                 OptimizeMethod::LBFGS | OptimizeMethod::NelderMead => est.with_start_point(&x0)?,
                 _ => est.with_start_sampler(Arc::new(post.clone())),
@@ -145,27 +147,6 @@ fn two_layer(repeats: usize) -> climcal::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A shared density (so the benchmark can read `Timed::hit` after the run).
-struct ArcDensity(Arc<Timed>);
-
-impl LogDensity for ArcDensity {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn ln_prob(&self, u: &[f64]) -> f64 {
-        self.0.ln_prob(u)
-    }
-    fn to_physical(&self, u: &[f64], out: &mut [f64]) {
-        self.0.to_physical(u, out)
-    }
-    fn to_sampler(&self, x: &[f64], out: &mut [f64]) {
-        self.0.to_sampler(x, out)
-    }
-    fn param_names(&self) -> Vec<String> {
-        self.0.param_names()
-    }
 }
 
 fn main() -> climcal::Result<()> {
@@ -214,10 +195,6 @@ fn main() -> climcal::Result<()> {
             row = Some((to_tol, r.n_evals, -r.best_ln_objective));
         }
         // Median over repeats (the evaluation counts are identical: fixed seed).
-        let med = |mut v: Vec<f64>| {
-            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            v[v.len() / 2]
-        };
         let (to_tol, total, cost) = row.expect("at least one repeat");
         let ms_tol: Vec<f64> = times.iter().filter_map(|t| t.0).collect();
         let ms_total = med(times.iter().map(|t| t.1).collect());
