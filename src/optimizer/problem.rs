@@ -251,7 +251,8 @@ mod tests {
         assert!((g[0] - 2.0 * x0).abs() < 1e-4, "{g:?}");
         let r = p.take_record();
         assert_eq!((r.n_evals, r.failures), (5, 1)); // 4 + the centre
-                                                     // A failed centre: cost is FAILED_COST, gradient 0 without new evaluations.
+
+        // A failed centre: cost is FAILED_COST, gradient 0 without new evaluations.
         assert_eq!((&p).cost(&vec![3.0, 0.0]).unwrap(), FAILED_COST);
         assert_eq!(p.fd_gradient(&[3.0, 0.0]), vec![0.0, 0.0]);
         assert_eq!(p.take_record().n_evals, 1);
