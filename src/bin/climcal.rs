@@ -625,27 +625,25 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
             None => " (emcee file)".into(),
         }
     );
-    // Width of the name column: the longest "name [unit]".
-    let w = params
+    // Row labels "name [unit]" (just the name when it has no unit); the column is as
+    // wide as the longest.
+    let labels: Vec<String> = params
         .iter()
         .map(|p| {
-            let n = p["name"].as_str().unwrap_or("").chars().count();
-            let u = p["unit"].as_str().map(|u| if u.is_empty() { 0 } else { u.chars().count() + 3 }).unwrap_or(0);
-            n + u
+            let name = p["name"].as_str().unwrap_or("");
+            match p["unit"].as_str().filter(|u| !u.is_empty()) {
+                Some(u) => format!("{name} [{u}]"),
+                None => name.to_string(),
+            }
         })
-        .max()
-        .unwrap_or(9)
-        .max(9);
+        .collect();
+    let w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0).max(9);
     println!(
         "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7} {:>8} {:>8}",
         "parameter", "mean", "sd", "5%", "50%", "95%", "R-hat", "ESS", "tau"
     );
-    for p in &params {
+    for (p, name) in params.iter().zip(&labels) {
         let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
-        let mut name = p["name"].as_str().unwrap_or("").to_string();
-        if let Some(u) = p["unit"].as_str().filter(|u| !u.is_empty()) {
-            name = format!("{name} [{u}]");
-        }
         println!(
             "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7.3} {:>8.0} {:>8.1}",
             name,
