@@ -1,5 +1,5 @@
 """MAP vs the posterior's 90 % region, from a climcal chain file and `climcal optimize -o best.json`
-(the HadCRUT5 run file's parameters and transforms: lambda and aerosol_scale logit, the rest log).
+of the same run file (parameter names, transforms and priors are read from the chain file).
 
     climcal optimize cluster-examples/two-layer-hadcrut5.toml -o best.json
     climcal run cluster-examples/two-layer-hadcrut5.toml -o hadcrut5.h5 [--steps 6000]
@@ -13,21 +13,33 @@ import json, sys
 import h5py, numpy as np
 path, best, discard_steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with h5py.File(path, "r") as f:
-    g = f["mcmc"]
+    g, c = f["mcmc"], f["climcal"]
     chain, lp = g["chain"][:], g["log_prob"][:]
-    thin = int(f["climcal"].attrs.get("thin", 1)) if "climcal" in f else 1
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["climcal"]["param_names"][:]] if "param_names" in f["climcal"] else None
+    thin = int(c.attrs.get("thin", 1))
+    text = lambda ds: [v.decode() if isinstance(v, bytes) else str(v) for v in c[ds][:]]
+    names, transforms, priors = text("param_names"), text("transforms"), [json.loads(p) for p in text("priors")]
 print(f"{path}: {chain.shape[0]} rows (thin {thin}) x {chain.shape[1]} walkers x {chain.shape[2]} parameters")
 d = discard_steps // thin
 x = chain[d:].reshape(-1, chain.shape[2]); l = lp[d:].reshape(-1)
-names = names or ["lambda", "C", "C_d", "gamma", "epsilon", "aerosol_scale"]
-bounds = {"lambda": (0.2, 3.0), "aerosol_scale": (0.0, 3.0)}
+
+
+def support(p):
+    """The prior's support, which is what a logit transform maps onto (as climcal's ParameterDef)."""
+    if p["dist"] == "bound":
+        a, b = support(p["inner"])
+        return max(a, p["lower"]), min(b, p["upper"])
+    if "lower" in p:
+        return p["lower"], p["upper"]
+    return (0.0, np.inf) if p["dist"] in ("log_normal", "lognormal") else (-np.inf, np.inf)
+
+
+# ln |dx/du| of the sampler-space transform, per sample.
 jac = np.zeros(len(x))
-for k, n in enumerate(names):
+for k, (tr, prior) in enumerate(zip(transforms, priors)):
     v = x[:, k]
-    if n in bounds:
-        a, b = bounds[n]; jac += np.log((v - a) * (b - v) / (b - a))
-    else:
+    if tr == "logit":
+        a, b = support(prior); jac += np.log((v - a) * (b - v) / (b - a))
+    elif tr == "log":
         jac += np.log(v)
 lphys = l - jac
 bf = json.load(open(best))
