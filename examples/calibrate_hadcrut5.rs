@@ -24,19 +24,10 @@ const N_WALKERS: usize = 64;
 const N_STEPS: u64 = 24000;
 const THIN: usize = 48;
 
+/// Quantiles `qs` of `v` (sorted in place).
 fn quantiles(v: &mut [f64], qs: &[f64]) -> Vec<f64> {
-    v.sort_by(|a, b| a.total_cmp(b));
-    qs.iter()
-        .map(|q| {
-            let pos = q * (v.len() - 1) as f64;
-            let (i, f) = (pos.floor() as usize, pos.fract());
-            if i + 1 < v.len() {
-                v[i] * (1.0 - f) + v[i + 1] * f
-            } else {
-                v[i]
-            }
-        })
-        .collect()
+    v.sort_by(f64::total_cmp);
+    qs.iter().map(|&q| climcal::diagnostics::quantile(v, q)).collect()
 }
 
 fn summary(v: &mut [f64]) -> String {

@@ -76,15 +76,10 @@ fn rms(a: &[f64], b: &[f64]) -> f64 {
     (a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64).sqrt()
 }
 
+/// Quantile `q` of `v` (sorted in place).
 fn quantile(v: &mut [f64], q: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let pos = q * (v.len() - 1) as f64;
-    let (i, f) = (pos.floor() as usize, pos.fract());
-    if i + 1 < v.len() {
-        v[i] * (1.0 - f) + v[i + 1] * f
-    } else {
-        v[i]
-    }
+    v.sort_by(f64::total_cmp);
+    climcal::diagnostics::quantile(v, q)
 }
 
 fn fmt_q(v: &mut [f64], digits: usize) -> String {

@@ -289,6 +289,22 @@ pub fn rhat_basic(x: ArrayView2<f64>) -> f64 {
     ((b / w + n - 1.0) / n).sqrt()
 }
 
+/// Quantile `q` in [0, 1] of values sorted in ascending order, with linear
+/// interpolation between neighbours (NumPy's default `method="linear"`); NaN for
+/// no values.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let h = q * (sorted.len() - 1) as f64;
+    let (i, f) = (h.floor() as usize, h - h.floor());
+    if i + 1 < sorted.len() {
+        sorted[i] + f * (sorted[i + 1] - sorted[i])
+    } else {
+        sorted[i]
+    }
+}
+
 /// NumPy's `median` of all values (mean of the two middle values for even counts).
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
@@ -458,6 +474,19 @@ pub fn ess_bulk(x: ArrayView2<f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantile_interpolates_as_numpy() {
+        // numpy.quantile([1, 2, 4, 8], [0, 0.25, 0.5, 0.9, 1]) = [1, 1.75, 3, 6.8, 8]
+        let v = [1.0, 2.0, 4.0, 8.0];
+        let got: Vec<f64> = [0.0, 0.25, 0.5, 0.9, 1.0].iter().map(|&q| quantile(&v, q)).collect();
+        let want = [1.0, 1.75, 3.0, 6.8, 8.0];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-12, "{got:?} vs {want:?}");
+        }
+        assert_eq!(quantile(&[5.0], 0.3), 5.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
 
     #[test]
     fn next_fast_len_is_five_smooth() {

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use climcal::config::RunConfig;
+use climcal::diagnostics::quantile;
 use climcal::models::two_layer::{Feedback, Forcing, TwoLayerModel};
 use climcal::optimizer::{Objective, OptimizeMethod, OptimizeOptions, PointEstimator};
 use climcal::prelude::*;
@@ -214,15 +215,6 @@ fn fisher_standard_errors_match_the_scatter_over_noise_realisations() {
     }
 }
 
-/// `q`-quantile (linear interpolation) of `v`.
-fn quantile(v: &[f64], q: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let pos = q * (s.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    s[lo] + (pos - lo as f64) * (s[hi] - s[lo])
-}
-
 /// The HadCRUT5 MAP lies inside the posterior's 90 % region, defined two ways:
 ///
 /// 1. highest-density: ln p(θ_MAP | data) is at least the 10th percentile of
@@ -258,7 +250,8 @@ fn hadcrut5_map_lies_inside_the_posterior_90pct_region() {
 
     // 1. highest-density region.
     let ln_post = |x: &[f64]| post.params().ln_prior(x) + post.ln_likelihood(x);
-    let lp: Vec<f64> = flat.rows().into_iter().map(|r| ln_post(r.as_slice().unwrap())).collect();
+    let mut lp: Vec<f64> = flat.rows().into_iter().map(|r| ln_post(r.as_slice().unwrap())).collect();
+    lp.sort_by(f64::total_cmp);
     let lp_map = ln_post(&x_map);
     assert!((lp_map - map.best_ln_posterior).abs() < 1e-9 * (1.0 + lp_map.abs()));
     let (q10, lp_max) = (quantile(&lp, 0.10), lp.iter().copied().fold(f64::NEG_INFINITY, f64::max));
@@ -270,7 +263,8 @@ fn hadcrut5_map_lies_inside_the_posterior_90pct_region() {
 
     // 2. marginal 5–95 % ranges.
     for (k, name) in names.iter().enumerate() {
-        let col: Vec<f64> = flat.column(k).to_vec();
+        let mut col: Vec<f64> = flat.column(k).to_vec();
+        col.sort_by(f64::total_cmp);
         let (q05, q50, q95) = (quantile(&col, 0.05), quantile(&col, 0.5), quantile(&col, 0.95));
         let pct = col.iter().filter(|&&v| v < x_map[k]).count() as f64 / col.len() as f64 * 100.0;
         eprintln!(

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use climcal::config::{Init, Problem, RunConfig};
 use climcal::density::LogDensity;
+use climcal::diagnostics::quantile;
 use climcal::error::{Error, Result};
 use climcal::executor::{Executor, RayonExecutor, SerialExecutor};
 use climcal::optimizer::Objective;
@@ -515,20 +516,6 @@ fn drive(
         b.finish_and_clear();
     }
     Ok(outcome)
-}
-
-/// Quantile `q` of sorted `v` with linear interpolation (numpy's default).
-fn quantile(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let h = q * (v.len() - 1) as f64;
-    let (i, f) = (h.floor() as usize, h - h.floor());
-    if i + 1 < v.len() {
-        v[i] + f * (v[i + 1] - v[i])
-    } else {
-        v[i]
-    }
 }
 
 fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
