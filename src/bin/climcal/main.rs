@@ -14,9 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use climcal::config::{Init, Problem, RunConfig};
+use climcal::config::{Problem, RunConfig};
 use climcal::density::LogDensity;
-use climcal::diagnostics::quantile;
 use climcal::error::{Error, Result};
 use climcal::executor::{Executor, RayonExecutor, SerialExecutor};
 use climcal::optimizer::Objective;
@@ -24,6 +23,14 @@ use climcal::optimizer::Objective;
 use climcal::optimizer::PosteriorObjective;
 use climcal::sampler::{Chain, EnsembleSampler, ProgressInfo, RunOptions, RunOutcome, SamplerState};
 use climcal::storage::{read_chain, read_resume, ChainMeta, HdfSink};
+
+#[cfg(feature = "mpi")]
+mod cluster;
+mod info;
+mod optimize;
+
+use info::{cmd_info, InfoArgs};
+use optimize::{cmd_optimize, resolve_best_init, OptimizeArgs};
 
 #[derive(Parser)]
 #[command(
@@ -100,18 +107,6 @@ struct ResumeArgs {
     config: Option<PathBuf>,
     #[command(flatten)]
     common: CommonRunArgs,
-}
-
-#[derive(Args)]
-struct InfoArgs {
-    /// The chain file.
-    file: PathBuf,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Stored rows to drop as burn-in before the statistics (default 0).
-    #[arg(long, default_value_t = 0)]
-    discard: usize,
 }
 
 /// Set on MPI ranks other than 0: they ignore Ctrl-C/SIGTERM (which mpirun
@@ -216,7 +211,11 @@ fn make_executor(threads: Option<usize>, cfg: &RunConfig) -> Result<Arc<dyn Exec
 
 /// As [`make_executor`], telling MPI workers what they evaluate: the sampler's
 /// density (`None`) or the optimiser's objective.
-fn make_executor_for(threads: Option<usize>, cfg: &RunConfig, objective: Option<Objective>) -> Result<Arc<dyn Executor>> {
+pub(crate) fn make_executor_for(
+    threads: Option<usize>,
+    cfg: &RunConfig,
+    objective: Option<Objective>,
+) -> Result<Arc<dyn Executor>> {
     #[cfg(feature = "mpi")]
     if cluster::active() {
         return cluster::coordinator_executor(threads, cfg, objective);
@@ -226,7 +225,7 @@ fn make_executor_for(threads: Option<usize>, cfg: &RunConfig, objective: Option<
 }
 
 /// A serial or rayon executor for `--threads` (None = rayon's global pool, 1 = serial), never MPI.
-fn local_executor(threads: Option<usize>) -> Result<Arc<dyn Executor>> {
+pub(crate) fn local_executor(threads: Option<usize>) -> Result<Arc<dyn Executor>> {
     Ok(match threads {
         Some(0) => return Err(Error::InvalidSampler("--threads must be >= 1".into())),
         Some(1) => Arc::new(SerialExecutor),
@@ -518,427 +517,9 @@ fn drive(
     Ok(outcome)
 }
 
-fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
-    // `climcal info run.h5 | head` should end quietly when the reader closes the pipe,
-    // as other command-line tools do (only here: MPI runs keep their own handling).
-    #[cfg(unix)]
-    // SAFETY: restoring the default disposition of SIGPIPE before any output; no
-    // other thread is writing yet.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    let (chain, meta) = read_chain(&a.file)?;
-    let rows = chain.n_rows();
-    let discard = a.discard.min(rows);
-    let units = meta.as_ref().map(|m| m.units.clone()).unwrap_or_default();
-    let flat = chain.flat_samples(discard);
-    let kept = rows - discard;
-    let (r_hat, ess, tau) = if kept >= 4 {
-        (
-            chain.r_hat(discard),
-            chain.ess(discard),
-            chain.autocorr_time_quiet(discard).iter().map(|t| t * chain.thin() as f64).collect(),
-        )
-    } else {
-        let nan = vec![f64::NAN; chain.dim()];
-        (nan.clone(), nan.clone(), nan)
-    };
-    let acc = chain.acceptance_fraction();
-    let acc_mean = chain.mean_acceptance_rate();
-    let acc_min = acc.iter().cloned().fold(f64::INFINITY, f64::min);
-    let acc_max = acc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let report = (kept >= 4).then(|| chain.is_converged(discard, 1.1, true));
-    let converged = report.as_ref().is_some_and(|r| r.converged);
-    let reasons = match &report {
-        Some(r) => r.reasons.clone(),
-        None => vec![format!("only {kept} rows after discarding {discard}; need at least 4")],
-    };
-    let mut params = Vec::new();
-    for (p, name) in chain.names().iter().enumerate() {
-        let mut col: Vec<f64> = flat.column(p).iter().copied().collect();
-        let n = col.len() as f64;
-        let mean = col.iter().sum::<f64>() / n;
-        let sd = (col.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-        col.sort_by(|a, b| a.total_cmp(b));
-        params.push(serde_json::json!({
-            "name": name,
-            "unit": units.get(p).cloned().unwrap_or_default(),
-            "mean": mean,
-            "sd": sd,
-            "q05": quantile(&col, 0.05),
-            "q50": quantile(&col, 0.50),
-            "q95": quantile(&col, 0.95),
-            "r_hat": r_hat[p],
-            "ess_bulk": ess[p],
-            "tau": tau[p],
-        }));
-    }
-    if a.json {
-        let j = serde_json::json!({
-            "file": a.file.display().to_string(),
-            "climcal_file": meta.is_some(),
-            "model": meta.as_ref().map(|m| m.model.clone()),
-            "seed": meta.as_ref().map(|m| m.seed),
-            "n_walkers": chain.n_walkers(),
-            "n_params": chain.dim(),
-            "n_rows": rows,
-            "n_steps": chain.n_steps(),
-            "thin": chain.thin(),
-            "discard": discard,
-            "n_blobs": chain.n_blobs(),
-            "parameters": params,
-            "acceptance_per_walker": acc,
-            "acceptance_mean": acc_mean,
-            "acceptance_min": acc_min,
-            "acceptance_max": acc_max,
-            "failures": chain.failures(),
-            "converged": converged,
-            "reasons": reasons,
-        });
-        println!("{}", serde_json::to_string_pretty(&j).expect("serialisable"));
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{}: {} walkers × {} parameters, {} steps, {} rows stored (thin {}), {} discarded{}",
-        a.file.display(),
-        chain.n_walkers(),
-        chain.dim(),
-        chain.n_steps(),
-        rows,
-        chain.thin(),
-        discard,
-        match &meta {
-            Some(m) => format!(", model '{}', seed {}", m.model, m.seed),
-            None => " (emcee file)".into(),
-        }
-    );
-    // Row labels "name [unit]" (just the name when it has no unit); the column is as
-    // wide as the longest.
-    let labels: Vec<String> = params
-        .iter()
-        .map(|p| {
-            let name = p["name"].as_str().unwrap_or("");
-            match p["unit"].as_str().filter(|u| !u.is_empty()) {
-                Some(u) => format!("{name} [{u}]"),
-                None => name.to_string(),
-            }
-        })
-        .collect();
-    let w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0).max(9);
-    println!(
-        "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7} {:>8} {:>8}",
-        "parameter", "mean", "sd", "5%", "50%", "95%", "R-hat", "ESS", "tau"
-    );
-    for (p, name) in params.iter().zip(&labels) {
-        let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
-        println!(
-            "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7.3} {:>8.0} {:>8.1}",
-            name,
-            sig4(f("mean")),
-            sig4(f("sd")),
-            sig4(f("q05")),
-            sig4(f("q50")),
-            sig4(f("q95")),
-            f("r_hat"),
-            f("ess_bulk"),
-            f("tau")
-        );
-    }
-    println!("acceptance: mean {acc_mean:.3} (walkers {acc_min:.3}–{acc_max:.3}); failed evaluations: {}", chain.failures());
-    if let Some(m) = &meta {
-        let times = climcal::storage::read_eval_times(&a.file)
-            .map(|[e, c, w]| format!("; last run: evaluating {e:.3} s, communicating {c:.3} s, waiting {w:.3} s (rank 0)"))
-            .unwrap_or_default();
-        println!("layout: {} MPI rank(s) × {} thread(s) per rank{times}", m.ranks, m.threads);
-    }
-    if converged {
-        println!("converged: yes (R-hat < 1.1 and N > 50 τ for every parameter)");
-    } else {
-        println!("converged: no");
-        for r in &reasons {
-            println!("  - {r}");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// MPI wiring (feature `mpi`): rank 0 does everything the CLI does without MPI and
-/// evaluates through an [`MpiExecutor`]; the other ranks receive the run file from
-/// rank 0, build the same problem and serve evaluations until released. Workers
-/// never open the chain file.
-#[cfg(feature = "mpi")]
-mod cluster {
-    use std::path::Path;
-    use std::process::ExitCode;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-
-    use climcal::config::RunConfig;
-    use climcal::error::Result;
-    use climcal::executor::mpi::{self, MpiExecutor, MpiWorld};
-    use climcal::executor::{Executor, RayonExecutor};
-    use climcal::optimizer::Objective;
-
-    static ACTIVE: AtomicBool = AtomicBool::new(false);
-    static SHARED: AtomicBool = AtomicBool::new(false);
-    static EXECUTOR: Mutex<Option<Arc<MpiExecutor>>> = Mutex::new(None);
-
-    /// Initialise MPI (refusing a launcher from another MPI: exit 2).
-    pub fn start() -> Result<MpiWorld> {
-        let w = mpi::init()?;
-        ACTIVE.store(true, Ordering::SeqCst);
-        Ok(w)
-    }
-
-    pub fn active() -> bool {
-        ACTIVE.load(Ordering::SeqCst)
-    }
-
-    fn threads_or_default(threads: Option<usize>) -> usize {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        threads.unwrap_or_else(|| mpi::default_threads_per_rank(|k| std::env::var(k).ok(), cores))
-    }
-
-    /// Rank 0: send the validated run file to the workers, then build the executor.
-    pub fn coordinator_executor(
-        threads: Option<usize>,
-        cfg: &RunConfig,
-        objective: Option<Objective>,
-    ) -> Result<Arc<dyn Executor>> {
-        if threads == Some(0) {
-            return Err(climcal::Error::InvalidSampler("--threads must be >= 1".into()));
-        }
-        // First line: what the workers evaluate (see `super::evaluated_density`).
-        let payload = format!("{}\n{}\n{}", super::objective_tag(objective), cfg.base_dir.display(), cfg.text);
-        mpi::broadcast_text(Some(&payload));
-        SHARED.store(true, Ordering::SeqCst);
-        let exec = Arc::new(MpiExecutor::new(RayonExecutor::with_threads(threads_or_default(threads))?)?);
-        let info = exec.info();
-        tracing::info!("MPI: {} ranks, threads per rank {:?}", info.ranks, exec.threads_by_rank());
-        *EXECUTOR.lock().unwrap_or_else(|e| e.into_inner()) = Some(exec.clone());
-        Ok(exec)
-    }
-
-    /// Rank 0, after the run: store the evaluating/communicating/waiting split.
-    pub fn record_times(out: &Path) -> Result<()> {
-        let guard = EXECUTOR.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(exec) = guard.as_ref() {
-            let t = exec.totals();
-            let by_rank: Vec<String> =
-                exec.rank_stats().iter().enumerate().map(|(r, s)| format!("{r}:{}/{}", s.failures, s.evaluations)).collect();
-            tracing::info!(
-                "MPI: {} ranks × {} threads: rank 0 evaluating {:.3} s, communicating {:.3} s, waiting {:.3} s; failed/evaluated by rank {}",
-                exec.ranks(),
-                exec.info().threads_per_rank,
-                t.eval_seconds,
-                t.comm_seconds,
-                t.wait_seconds,
-                by_rank.join(" ")
-            );
-            climcal::storage::set_eval_times(out, &t)?;
-        }
-        Ok(())
-    }
-
-    /// Rank 0, whatever happened: release the workers (with "nothing to do" when
-    /// the run file was never sent, e.g. after a bad config).
-    pub fn release_workers() {
-        if !active() {
-            return;
-        }
-        if !SHARED.swap(true, Ordering::SeqCst) {
-            mpi::broadcast_text(None);
-        }
-        if let Some(exec) = EXECUTOR.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            exec.shutdown();
-        }
-    }
-
-    /// Ranks other than 0: build the problem rank 0 sends and serve evaluations.
-    pub fn worker(rank: usize, threads: Option<usize>) -> ExitCode {
-        let Some(payload) = mpi::broadcast_text(None) else {
-            return ExitCode::SUCCESS; // rank 0 reports the error
-        };
-        let (tag, rest) = payload.split_once('\n').unwrap_or(("sample", ""));
-        let (dir, text) = rest.split_once('\n').unwrap_or((".", ""));
-        let r = RunConfig::from_toml_str(text, dir).and_then(|cfg| cfg.build_problem()).and_then(|problem| {
-            let local = RayonExecutor::with_threads(threads_or_default(threads))?;
-            let density = super::evaluated_density(&problem, super::objective_from_tag(tag));
-            mpi::run_worker(&*density, &local)
-        });
-        match r {
-            Ok(_) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("climcal: MPI rank {rank}: error: {e}");
-                ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
-            }
-        }
-    }
-}
-
-#[derive(Args)]
-struct OptimizeArgs {
-    /// The TOML run file.
-    config: PathBuf,
-    /// Write the best fit to this file (`.json` for JSON, else TOML); `climcal run
-    /// --init FILE` starts MCMC around it.
-    #[arg(short, long)]
-    output: Option<PathBuf>,
-    /// Overwrite an existing output file.
-    #[arg(long)]
-    force: bool,
-    /// lbfgs (default), nelder-mead, particle-swarm, random-search[:N].
-    #[arg(long, default_value = "lbfgs")]
-    method: String,
-    /// Restarts from prior draws (default 4).
-    #[arg(long, default_value_t = 4)]
-    restarts: usize,
-    /// Seed (default: [sampler] seed, else drawn and printed).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Iterations per restart (default: the method's).
-    #[arg(long)]
-    max_iters: Option<u64>,
-    /// Convergence tolerance (default 1e-6; see docs/optimize.md).
-    #[arg(long, default_value_t = 1e-6)]
-    tolerance: f64,
-    /// Maximise the likelihood instead of the posterior.
-    #[arg(long)]
-    mle: bool,
-    /// Threads for model evaluation (default: all cores; 1 = serial).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Print only the best fit.
-    #[arg(long, short)]
-    quiet: bool,
-    /// Print the best fit as JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-/// A point estimator for a run file's problem: the calibration posterior, or a
-/// density model started from its priors or its init ball centre.
-fn estimator_for(
-    problem: &Problem,
-    objective: Objective,
-    executor: Arc<dyn Executor>,
-) -> Result<climcal::optimizer::PointEstimator> {
-    use climcal::optimizer::{ParameterPrior, PointEstimator};
-    let est = match &problem.posterior {
-        Some(p) => PointEstimator::from_posterior(p.clone(), objective),
-        None => {
-            if objective == Objective::MaxLikelihood {
-                return Err(Error::Config(format!(
-                    "--mle needs a model with observations ([target]); model '{}' is a plain density: drop --mle",
-                    problem.model_name
-                )));
-            }
-            let est = PointEstimator::new(problem.density.clone());
-            match (&problem.params, &problem.init) {
-                (Some(params), _) => est.with_start_sampler(Arc::new(ParameterPrior(params.clone()))),
-                (None, Init::Ball { center, .. }) => est.with_start_point(center)?,
-                _ => {
-                    return Err(Error::Config(format!(
-                        "model '{}' has no [parameters] priors to draw starting points from; add them or give [sampler] init = {{ method = \"ball\", center = [...] }}",
-                        problem.model_name
-                    )))
-                }
-            }
-        }
-    };
-    Ok(est.with_executor(executor))
-}
-
-/// Turn `--init` / `init = "best"` into a ball around the best fit. The search runs
-/// on this process's threads: under MPI the workers already evaluate the sampler's
-/// density, not the optimiser's objective.
-fn resolve_best_init(mut problem: Problem, flag: Option<&str>, seed: u64, threads: Option<usize>) -> Result<Problem> {
-    let radius = match &problem.init {
-        Init::Best { radius, .. } => *radius,
-        _ => 1e-3,
-    };
-    let file = match (flag, &problem.init) {
-        (Some("prior"), _) => {
-            problem.init = Init::Prior;
-            return Ok(problem);
-        }
-        (Some("best"), _) => None,
-        (Some(path), _) => Some(PathBuf::from(path)),
-        (None, Init::Best { file, .. }) => file.clone(),
-        (None, _) => return Ok(problem),
-    };
-    let center = match file {
-        Some(p) => climcal::optimizer::BestFit::read(&p)?.values_for(&problem.names)?,
-        None => {
-            use climcal::optimizer::{OptimizeMethod, OptimizeOptions};
-            let est = estimator_for(&problem, Objective::MaxPosterior, local_executor(threads)?)?;
-            let r = est.optimize(OptimizeMethod::LBFGS, &OptimizeOptions { seed, ..Default::default() })?;
-            tracing::info!("best fit ({} evaluations): {:?}", r.n_evals, r.best_params);
-            r.best_physical()
-        }
-    };
-    problem.init = Init::Ball { center, radius };
-    Ok(problem)
-}
-
-fn cmd_optimize(a: OptimizeArgs) -> Result<ExitCode> {
-    use climcal::optimizer::{OptimizeMethod, OptimizeOptions};
-    if let Some(out) = &a.output {
-        if out.exists() && !a.force {
-            return Err(Error::Config(format!("{} already exists; use --force to overwrite it", out.display())));
-        }
-    }
-    let cfg = RunConfig::load(&a.config)?;
-    let problem = cfg.build_problem()?;
-    let method: OptimizeMethod = a.method.parse()?;
-    let seed = a.seed.unwrap_or_else(|| cfg.seed_or_random());
-    let objective = if a.mle { Objective::MaxLikelihood } else { Objective::MaxPosterior };
-    let est = estimator_for(&problem, objective, make_executor_for(a.threads, &cfg, Some(objective))?)?;
-    let opts = OptimizeOptions {
-        n_restarts: a.restarts,
-        max_iters: a.max_iters,
-        tolerance: a.tolerance,
-        seed,
-        keep_samples: false,
-        ..Default::default()
-    };
-    tracing::info!(
-        "optimize {}: model '{}', {} parameters, {}, {} restarts, seed {seed}",
-        a.config.display(),
-        problem.model_name,
-        problem.names.len(),
-        method.name(),
-        a.restarts
-    );
-    let r = est.optimize(method, &opts)?;
-    let fit = r.best_fit();
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&fit).map_err(|e| Error::Config(format!("cannot encode the best fit: {e}")))?
-        );
-    } else if a.quiet {
-        for (n, v) in &fit.params {
-            println!("{n} = {v:e}");
-        }
-    } else {
-        print!("{}", r.summary());
-    }
-    if let Some(out) = &a.output {
-        fit.write(out)?;
-        tracing::info!(
-            "best fit written to {}; start MCMC around it with `climcal run {} --init {}`",
-            out.display(),
-            a.config.display(),
-            out.display()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 #[cfg(feature = "mpi")]
 /// What MPI workers evaluate, as the first line of the run file rank 0 sends.
-fn objective_tag(objective: Option<Objective>) -> &'static str {
+pub(crate) fn objective_tag(objective: Option<Objective>) -> &'static str {
     match objective {
         None => "sample",
         Some(Objective::MaxPosterior) => "max_posterior",
@@ -947,7 +528,7 @@ fn objective_tag(objective: Option<Objective>) -> &'static str {
 }
 
 #[cfg(feature = "mpi")]
-fn objective_from_tag(tag: &str) -> Option<Objective> {
+pub(crate) fn objective_from_tag(tag: &str) -> Option<Objective> {
     match tag {
         "max_posterior" => Some(Objective::MaxPosterior),
         "max_likelihood" => Some(Objective::MaxLikelihood),
@@ -959,42 +540,9 @@ fn objective_from_tag(tag: &str) -> Option<Objective> {
 /// The density a rank evaluates: the sampler's, or the optimiser's objective —
 /// the same function [`estimator_for`] optimises (for a calibration posterior,
 /// [`PosteriorObjective`]; a plain density model is optimised as it is).
-fn evaluated_density(problem: &Problem, objective: Option<Objective>) -> Arc<dyn LogDensity> {
+pub(crate) fn evaluated_density(problem: &Problem, objective: Option<Objective>) -> Arc<dyn LogDensity> {
     match (objective, &problem.posterior) {
         (Some(o), Some(p)) => Arc::new(PosteriorObjective::new(p.clone(), o)),
         _ => problem.density.clone(),
-    }
-}
-
-/// Four significant digits, plain notation for 1e-3 ≤ |x| < 1e5, scientific otherwise.
-fn sig4(x: f64) -> String {
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    let a = x.abs();
-    if a == 0.0 {
-        "0".to_string()
-    } else if (1e-3..1e5).contains(&a) {
-        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
-        format!("{x:.decimals$}")
-    } else {
-        format!("{x:.3e}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sig4;
-
-    #[test]
-    fn sig4_keeps_four_significant_digits() {
-        assert_eq!(sig4(1.33583), "1.336");
-        assert_eq!(sig4(70.129), "70.13");
-        assert_eq!(sig4(0.080061), "0.08006");
-        assert_eq!(sig4(-1.0824), "-1.082");
-        assert_eq!(sig4(12345.6), "12346");
-        assert_eq!(sig4(2.5e-5), "2.500e-5");
-        assert_eq!(sig4(0.0), "0");
-        assert_eq!(sig4(f64::NAN), "NaN");
     }
 }

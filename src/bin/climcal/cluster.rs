@@ -1,0 +1,107 @@
+//! MPI wiring (feature `mpi`): rank 0 does everything the CLI does without MPI and
+//! evaluates through an [`MpiExecutor`]; the other ranks receive the run file from
+//! rank 0, build the same problem and serve evaluations until released. Workers
+//! never open the chain file.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use climcal::config::RunConfig;
+use climcal::error::Result;
+use climcal::executor::mpi::{self, MpiExecutor, MpiWorld};
+use climcal::executor::{Executor, RayonExecutor};
+use climcal::optimizer::Objective;
+
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static SHARED: AtomicBool = AtomicBool::new(false);
+static EXECUTOR: Mutex<Option<Arc<MpiExecutor>>> = Mutex::new(None);
+
+/// Initialise MPI (refusing a launcher from another MPI: exit 2).
+pub fn start() -> Result<MpiWorld> {
+    let w = mpi::init()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    Ok(w)
+}
+
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::SeqCst)
+}
+
+fn threads_or_default(threads: Option<usize>) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    threads.unwrap_or_else(|| mpi::default_threads_per_rank(|k| std::env::var(k).ok(), cores))
+}
+
+/// Rank 0: send the validated run file to the workers, then build the executor.
+pub fn coordinator_executor(threads: Option<usize>, cfg: &RunConfig, objective: Option<Objective>) -> Result<Arc<dyn Executor>> {
+    if threads == Some(0) {
+        return Err(climcal::Error::InvalidSampler("--threads must be >= 1".into()));
+    }
+    // First line: what the workers evaluate (see `super::evaluated_density`).
+    let payload = format!("{}\n{}\n{}", super::objective_tag(objective), cfg.base_dir.display(), cfg.text);
+    mpi::broadcast_text(Some(&payload));
+    SHARED.store(true, Ordering::SeqCst);
+    let exec = Arc::new(MpiExecutor::new(RayonExecutor::with_threads(threads_or_default(threads))?)?);
+    let info = exec.info();
+    tracing::info!("MPI: {} ranks, threads per rank {:?}", info.ranks, exec.threads_by_rank());
+    *EXECUTOR.lock().unwrap_or_else(|e| e.into_inner()) = Some(exec.clone());
+    Ok(exec)
+}
+
+/// Rank 0, after the run: store the evaluating/communicating/waiting split.
+pub fn record_times(out: &Path) -> Result<()> {
+    let guard = EXECUTOR.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(exec) = guard.as_ref() {
+        let t = exec.totals();
+        let by_rank: Vec<String> =
+            exec.rank_stats().iter().enumerate().map(|(r, s)| format!("{r}:{}/{}", s.failures, s.evaluations)).collect();
+        tracing::info!(
+            "MPI: {} ranks × {} threads: rank 0 evaluating {:.3} s, communicating {:.3} s, waiting {:.3} s; failed/evaluated by rank {}",
+            exec.ranks(),
+            exec.info().threads_per_rank,
+            t.eval_seconds,
+            t.comm_seconds,
+            t.wait_seconds,
+            by_rank.join(" ")
+        );
+        climcal::storage::set_eval_times(out, &t)?;
+    }
+    Ok(())
+}
+
+/// Rank 0, whatever happened: release the workers (with "nothing to do" when
+/// the run file was never sent, e.g. after a bad config).
+pub fn release_workers() {
+    if !active() {
+        return;
+    }
+    if !SHARED.swap(true, Ordering::SeqCst) {
+        mpi::broadcast_text(None);
+    }
+    if let Some(exec) = EXECUTOR.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        exec.shutdown();
+    }
+}
+
+/// Ranks other than 0: build the problem rank 0 sends and serve evaluations.
+pub fn worker(rank: usize, threads: Option<usize>) -> ExitCode {
+    let Some(payload) = mpi::broadcast_text(None) else {
+        return ExitCode::SUCCESS; // rank 0 reports the error
+    };
+    let (tag, rest) = payload.split_once('\n').unwrap_or(("sample", ""));
+    let (dir, text) = rest.split_once('\n').unwrap_or((".", ""));
+    let r = RunConfig::from_toml_str(text, dir).and_then(|cfg| cfg.build_problem()).and_then(|problem| {
+        let local = RayonExecutor::with_threads(threads_or_default(threads))?;
+        let density = super::evaluated_density(&problem, super::objective_from_tag(tag));
+        mpi::run_worker(&*density, &local)
+    });
+    match r {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("climcal: MPI rank {rank}: error: {e}");
+            ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! `climcal info`: the posterior table and diagnostics of a chain file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use climcal::diagnostics::quantile;
+use climcal::error::Result;
+use climcal::storage::read_chain;
+
+#[derive(Args)]
+pub(crate) struct InfoArgs {
+    /// The chain file.
+    pub(crate) file: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Stored rows to drop as burn-in before the statistics (default 0).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) discard: usize,
+}
+
+pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
+    // `climcal info run.h5 | head` should end quietly when the reader closes the pipe,
+    // as other command-line tools do (only here: MPI runs keep their own handling).
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any output; no
+    // other thread is writing yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let (chain, meta) = read_chain(&a.file)?;
+    let rows = chain.n_rows();
+    let discard = a.discard.min(rows);
+    let units = meta.as_ref().map(|m| m.units.clone()).unwrap_or_default();
+    let flat = chain.flat_samples(discard);
+    let kept = rows - discard;
+    let (r_hat, ess, tau) = if kept >= 4 {
+        (
+            chain.r_hat(discard),
+            chain.ess(discard),
+            chain.autocorr_time_quiet(discard).iter().map(|t| t * chain.thin() as f64).collect(),
+        )
+    } else {
+        let nan = vec![f64::NAN; chain.dim()];
+        (nan.clone(), nan.clone(), nan)
+    };
+    let acc = chain.acceptance_fraction();
+    let acc_mean = chain.mean_acceptance_rate();
+    let acc_min = acc.iter().cloned().fold(f64::INFINITY, f64::min);
+    let acc_max = acc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let report = (kept >= 4).then(|| chain.is_converged(discard, 1.1, true));
+    let converged = report.as_ref().is_some_and(|r| r.converged);
+    let reasons = match &report {
+        Some(r) => r.reasons.clone(),
+        None => vec![format!("only {kept} rows after discarding {discard}; need at least 4")],
+    };
+    let mut params = Vec::new();
+    for (p, name) in chain.names().iter().enumerate() {
+        let mut col: Vec<f64> = flat.column(p).iter().copied().collect();
+        let n = col.len() as f64;
+        let mean = col.iter().sum::<f64>() / n;
+        let sd = (col.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        col.sort_by(|a, b| a.total_cmp(b));
+        params.push(serde_json::json!({
+            "name": name,
+            "unit": units.get(p).cloned().unwrap_or_default(),
+            "mean": mean,
+            "sd": sd,
+            "q05": quantile(&col, 0.05),
+            "q50": quantile(&col, 0.50),
+            "q95": quantile(&col, 0.95),
+            "r_hat": r_hat[p],
+            "ess_bulk": ess[p],
+            "tau": tau[p],
+        }));
+    }
+    if a.json {
+        let j = serde_json::json!({
+            "file": a.file.display().to_string(),
+            "climcal_file": meta.is_some(),
+            "model": meta.as_ref().map(|m| m.model.clone()),
+            "seed": meta.as_ref().map(|m| m.seed),
+            "n_walkers": chain.n_walkers(),
+            "n_params": chain.dim(),
+            "n_rows": rows,
+            "n_steps": chain.n_steps(),
+            "thin": chain.thin(),
+            "discard": discard,
+            "n_blobs": chain.n_blobs(),
+            "parameters": params,
+            "acceptance_per_walker": acc,
+            "acceptance_mean": acc_mean,
+            "acceptance_min": acc_min,
+            "acceptance_max": acc_max,
+            "failures": chain.failures(),
+            "converged": converged,
+            "reasons": reasons,
+        });
+        println!("{}", serde_json::to_string_pretty(&j).expect("serialisable"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: {} walkers × {} parameters, {} steps, {} rows stored (thin {}), {} discarded{}",
+        a.file.display(),
+        chain.n_walkers(),
+        chain.dim(),
+        chain.n_steps(),
+        rows,
+        chain.thin(),
+        discard,
+        match &meta {
+            Some(m) => format!(", model '{}', seed {}", m.model, m.seed),
+            None => " (emcee file)".into(),
+        }
+    );
+    // Row labels "name [unit]" (just the name when it has no unit); the column is as
+    // wide as the longest.
+    let labels: Vec<String> = params
+        .iter()
+        .map(|p| {
+            let name = p["name"].as_str().unwrap_or("");
+            match p["unit"].as_str().filter(|u| !u.is_empty()) {
+                Some(u) => format!("{name} [{u}]"),
+                None => name.to_string(),
+            }
+        })
+        .collect();
+    let w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0).max(9);
+    println!(
+        "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7} {:>8} {:>8}",
+        "parameter", "mean", "sd", "5%", "50%", "95%", "R-hat", "ESS", "tau"
+    );
+    for (p, name) in params.iter().zip(&labels) {
+        let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7.3} {:>8.0} {:>8.1}",
+            name,
+            sig4(f("mean")),
+            sig4(f("sd")),
+            sig4(f("q05")),
+            sig4(f("q50")),
+            sig4(f("q95")),
+            f("r_hat"),
+            f("ess_bulk"),
+            f("tau")
+        );
+    }
+    println!("acceptance: mean {acc_mean:.3} (walkers {acc_min:.3}–{acc_max:.3}); failed evaluations: {}", chain.failures());
+    if let Some(m) = &meta {
+        let times = climcal::storage::read_eval_times(&a.file)
+            .map(|[e, c, w]| format!("; last run: evaluating {e:.3} s, communicating {c:.3} s, waiting {w:.3} s (rank 0)"))
+            .unwrap_or_default();
+        println!("layout: {} MPI rank(s) × {} thread(s) per rank{times}", m.ranks, m.threads);
+    }
+    if converged {
+        println!("converged: yes (R-hat < 1.1 and N > 50 τ for every parameter)");
+    } else {
+        println!("converged: no");
+        for r in &reasons {
+            println!("  - {r}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Four significant digits, plain notation for 1e-3 ≤ |x| < 1e5, scientific otherwise.
+fn sig4(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let a = x.abs();
+    if a == 0.0 {
+        "0".to_string()
+    } else if (1e-3..1e5).contains(&a) {
+        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+        format!("{x:.decimals$}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sig4;
+
+    #[test]
+    fn sig4_keeps_four_significant_digits() {
+        assert_eq!(sig4(1.33583), "1.336");
+        assert_eq!(sig4(70.129), "70.13");
+        assert_eq!(sig4(0.080061), "0.08006");
+        assert_eq!(sig4(-1.0824), "-1.082");
+        assert_eq!(sig4(12345.6), "12346");
+        assert_eq!(sig4(2.5e-5), "2.500e-5");
+        assert_eq!(sig4(0.0), "0");
+        assert_eq!(sig4(f64::NAN), "NaN");
+    }
+}
