@@ -13,7 +13,9 @@
 //!
 //! Options (defaults in brackets): `--walkers` [32], `--dim` [4], `--steps` [200],
 //! `--seed` [42], `--threads` rayon threads per rank [1], `--spin-us` model cost in
-//! µs [0] or `--spin-iters` exact loop count, `--fault none|panic|nan` [none] with
+//! µs [0] or `--spin-iters` exact loop count (fixed CPU work), `--spread S` [1] cost
+//! growing with x[0] from 1 to S × that, `--slow-rank R` with `--slow-factor F` [2]
+//! rank R's work F times larger (an unequal worker), `--fault none|panic|nan` [none] with
 //! `--fail-above` x[0] threshold [1.0], `--exec mpi|serial|rayon` [mpi when built
 //! with the `mpi` feature], `--out FILE` raw little-endian dump of the chain,
 //! `--signals` (Ctrl-C/SIGTERM stops after the current step), `--step-sleep-ms`
@@ -27,6 +29,7 @@ use std::sync::Arc;
 
 use climcal::executor::{Executor, RayonExecutor, SerialExecutor};
 use climcal::models::toy::{Fault, Spin};
+use climcal::models::work::{Work, Working};
 use climcal::prelude::*;
 use climcal::sampler::RunOutcome;
 
@@ -65,24 +68,34 @@ impl Args {
     }
 }
 
-fn model(a: &Args) -> Spin {
+/// The density rank `rank` evaluates: a standard normal (with faults) doing fixed
+/// CPU work per evaluation, spread over [1, --spread] × the base with x[0]; on
+/// `--slow-rank` the work is `--slow-factor` times larger (an unequal worker: the
+/// chain is the same, only the time differs).
+fn model(a: &Args, rank: usize) -> Model {
     let dim = a.get("dim", 4usize);
-    let spin = match a.0.get("spin-iters") {
-        Some(_) => Spin::with_iters(dim, a.get("spin-iters", 0u64)),
-        None => Spin::new(dim, a.get("spin-us", 0.0f64)),
+    let mut work = match a.0.get("spin-iters") {
+        Some(_) => Work::iters(a.get("spin-iters", 0u64)),
+        None => Work::micros(a.get("spin-us", 0.0f64).clamp(0.0, climcal::models::work::MAX_COST_US)),
     };
+    if a.0.get("slow-rank").is_some_and(|r| r.parse() == Ok(rank)) {
+        work.iters = (work.iters as f64 * a.get("slow-factor", 2.0f64)).round() as u64;
+    }
+    let spin = Spin::with_iters(dim, 0);
     let fault = match a.str("fault", "none").as_str() {
         "none" => Fault::None,
         "panic" => Fault::Panic,
         "nan" => Fault::Nan,
         f => panic!("--fault must be none, panic or nan, got {f}"),
     };
-    spin.with_fault(fault, a.get("fail-above", 1.0f64))
+    Working::new(spin.with_fault(fault, a.get("fail-above", 1.0f64)), work.with_spread(a.get("spread", 1.0f64), 0.0, 1.0))
 }
 
-fn sample(a: &Args, density: Spin, exec: Arc<dyn Executor>, stop: Option<Arc<AtomicBool>>) -> Result<()> {
+type Model = Working<Spin>;
+
+fn sample(a: &Args, density: Model, exec: Arc<dyn Executor>, stop: Option<Arc<AtomicBool>>) -> Result<()> {
     let (walkers, steps, seed) = (a.get("walkers", 32usize), a.get("steps", 200u64), a.get("seed", 42u64));
-    let (dim, iters) = (density.dim, density.iters);
+    let (dim, iters) = (density.inner.dim, density.work.iters);
     let sleep = std::time::Duration::from_millis(a.get("step-sleep-ms", 0u64));
     let info = exec.info();
     let sampler = EnsembleSampler::new(density, seed).with_n_walkers(walkers)?.with_executor(exec);
@@ -153,8 +166,8 @@ fn main() -> std::process::ExitCode {
     quiet_panics();
     let default_exec = if cfg!(feature = "mpi") { "mpi" } else { "rayon" };
     let r = match a.str("exec", default_exec).as_str() {
-        "serial" => sample(&a, model(&a), Arc::new(SerialExecutor), install_stop_handler(&a)),
-        "rayon" => local_executor(&a).and_then(|e| sample(&a, model(&a), Arc::new(e), install_stop_handler(&a))),
+        "serial" => sample(&a, model(&a, 0), Arc::new(SerialExecutor), install_stop_handler(&a)),
+        "rayon" => local_executor(&a).and_then(|e| sample(&a, model(&a, 0), Arc::new(e), install_stop_handler(&a))),
         #[cfg(feature = "mpi")]
         "mpi" => run_mpi(&a),
         e => Err(Error::Unsupported(format!("--exec {e}: use serial, rayon or (built with feature mpi) mpi"))),
@@ -172,7 +185,7 @@ fn main() -> std::process::ExitCode {
 fn run_mpi(a: &Args) -> Result<()> {
     use climcal::executor::mpi;
     let world = mpi::init()?;
-    let density = model(a);
+    let density = model(a, world.rank());
     let local = local_executor(a)?;
     if world.is_coordinator() {
         let stop = install_stop_handler(a);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checkpoint cost of the HDF5 chain file, as a share of run time: 10 parameters,
-# 64 walkers, a 20 µs model (busy-wait), checkpoint_every = 100, one thread.
+# 64 walkers, a 20 µs model (fixed CPU work, work_us), checkpoint_every = 100, one thread.
 # climcal records the time spent in checkpoints in the file (climcal/checkpoint_seconds).
 # Compared with emcee's HDFBackend (which opens the file and writes at every step)
 # on the same problem, when emcee is installed.
@@ -15,7 +15,7 @@ STEPS="${CLIMCAL_BENCH_STEPS:-2000}"
 cat > "$WORK/bench.toml" <<TOML
 [model]
 name = "gaussian"
-options = { dim = 10, cost_us = 20 }
+options = { dim = 10, work_us = 20 }
 
 [sampler]
 n_walkers = 64

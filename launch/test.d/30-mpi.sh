@@ -31,8 +31,8 @@ run() { # out-name timeout-seconds command...
   fi
 }
 
-echo "-- determinism across layouts (toy model, 32 walkers x 4 params, 150 steps)"
-ARGS=(--steps 150 --walkers 32 --dim 4 --seed 7)
+echo "-- determinism across layouts (uneven-cost toy model: fixed CPU work spread 10x with x[0], rank 1 3x slower; 32 walkers x 4 params, 150 steps)"
+ARGS=(--steps 150 --walkers 32 --dim 4 --seed 7 --spin-iters 2000 --spread 10 --slow-rank 1 --slow-factor 3)
 run serial 60 "$BIN" --exec serial "${ARGS[@]}" --out "$TMP/serial.bin"
 ref=$(field hash "$TMP/serial.out")
 run rayon2 60 "$BIN" --exec rayon --threads 2 "${ARGS[@]}"

@@ -4,3 +4,4 @@
 pub mod registry;
 pub mod toy;
 pub mod two_layer;
+pub mod work;

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::density::LogDensity;
 use crate::error::{Error, Result};
 use crate::models::toy::{Gaussian, Rosenbrock};
+use crate::models::work::{self, Work, Working};
 use crate::runner::{ModelOutput, ModelRunner};
 
 /// Names accepted in `[model] name`.
@@ -126,8 +127,15 @@ struct GaussianOptions {
     cost_us: f64,
     #[serde(default)]
     sleep_us: f64,
+    #[serde(default)]
+    work_us: f64,
+    #[serde(default = "one_f")]
+    work_spread: f64,
 }
 
+fn one_f() -> f64 {
+    1.0
+}
 fn zero() -> ScalarOrVec {
     ScalarOrVec::Scalar(0.0)
 }
@@ -137,9 +145,14 @@ fn one() -> ScalarOrVec {
 
 /// `gaussian`: independent normal with options `dim` (default: the number of
 /// `[parameters]`, else 2), `mean` (default `0.0`), `std` (default `1.0`), each a
-/// number or one per dimension; `cost_us` busy-waits and `sleep_us` sleeps that
-/// many microseconds per evaluation (default `0`), to mimic a costly model in tests
-/// and benchmarks.
+/// number or one per dimension. To mimic a costly model in tests and benchmarks
+/// (default `0` for each): `work_us` does that many microseconds of fixed CPU work
+/// per evaluation (a loop calibrated once per process: what a real model costs;
+/// use it for scaling), `work_spread` (default `1`) makes that work grow with the
+/// first parameter from `work_us` to `work_spread × work_us` across the density
+/// ([`crate::models::work`]); `cost_us` busy-waits on the wall clock and `sleep_us`
+/// sleeps, which model waiting on another program or on I/O (they keep their
+/// length when the core is taken away, so they flatter oversubscribed layouts).
 fn gaussian(options: &toml::Table, ctx: &ModelContext<'_>) -> Result<BuiltModel> {
     let o: GaussianOptions = parse_options("gaussian", options)?;
     let dim = density_dim("gaussian", o.dim, 2, ctx)?;
@@ -151,8 +164,11 @@ fn gaussian(options: &toml::Table, ctx: &ModelContext<'_>) -> Result<BuiltModel>
     if !(o.cost_us >= 0.0 && o.sleep_us >= 0.0) {
         return Err(Error::Config("model 'gaussian': cost_us and sleep_us must be >= 0".into()));
     }
+    let work_us = work::check_us("gaussian", "work_us", o.work_us)?;
+    let spread = work::check_spread("gaussian", "work_spread", o.work_spread)?;
+    let work = Work::micros(work_us).with_spread(spread, mean[0], std[0]);
     let g = Gaussian { mean, inv_var: std.iter().map(|s| 1.0 / (s * s)).collect() };
-    Ok(BuiltModel::Density(Arc::new(Costly::new(g, o.cost_us, o.sleep_us))))
+    Ok(BuiltModel::Density(Arc::new(Working::new(Costly::new(g, o.cost_us, o.sleep_us), work))))
 }
 
 #[derive(Deserialize)]
@@ -192,6 +208,8 @@ struct LinearOptions {
     t0: f64,
     #[serde(default)]
     sleep_us: f64,
+    #[serde(default)]
+    work_us: f64,
 }
 
 fn t_end_default() -> f64 {
@@ -201,7 +219,8 @@ fn t_end_default() -> f64 {
 /// `linear`: a toy [`ModelRunner`] with parameters `intercept` and `slope` and one
 /// output `y(t) = intercept + slope·(t − t0)` on integer times `t_start..=t_end`.
 /// Options: `t_start` (default `0`), `t_end` (default `20`), `t0` (default `0`),
-/// `sleep_us` (default `0`, sleep per run).
+/// `sleep_us` (default `0`, sleep per run), `work_us` (default `0`, fixed CPU work
+/// per run, see [`crate::models::work`]).
 fn linear(options: &toml::Table) -> Result<BuiltModel> {
     let o: LinearOptions = parse_options("linear", options)?;
     if !(o.t_end >= o.t_start) || !o.t_start.is_finite() || !o.t_end.is_finite() {
@@ -214,6 +233,7 @@ fn linear(options: &toml::Table) -> Result<BuiltModel> {
         names: Arc::new(vec!["y".to_string()]),
         t0: o.t0,
         sleep: Duration::from_secs_f64(o.sleep_us * 1e-6),
+        work: Work::micros(work::check_us("linear", "work_us", o.work_us)?),
     })))
 }
 
@@ -258,6 +278,7 @@ pub struct LinearModel {
     names: Arc<Vec<String>>,
     t0: f64,
     sleep: Duration,
+    work: Work,
 }
 
 impl ModelRunner for LinearModel {
@@ -268,6 +289,7 @@ impl ModelRunner for LinearModel {
         (*self.names).clone()
     }
     fn run(&self, p: &[f64]) -> Result<ModelOutput> {
+        self.work.spend(p);
         if !self.sleep.is_zero() {
             std::thread::sleep(self.sleep);
         }
@@ -356,6 +378,26 @@ mod tests {
         let ctx0 = ModelContext { base_dir: Path::new("."), param_names: &[] };
         let e = build_model("command", &table("program = 'true'"), &ctx0).err().unwrap().to_string();
         assert!(e.contains("[parameters]"), "{e}");
+    }
+
+    #[test]
+    fn work_options_are_checked_and_keep_the_value() {
+        let ctx = ModelContext { base_dir: Path::new("."), param_names: &[] };
+        for bad in
+            ["work_us = -1.0", "work_us = nan", "work_us = inf", "work_us = 1e300", "work_spread = 0.5", "work_spread = inf"]
+        {
+            let e = build_model("gaussian", &table(bad), &ctx).err().unwrap();
+            assert!(e.is_bad_input(), "{bad}");
+            let key = bad.split(' ').next().unwrap();
+            assert!(e.to_string().contains(key), "{bad}: {e}");
+        }
+        let e = build_model("linear", &table("work_us = -5.0"), &ctx).err().unwrap().to_string();
+        assert!(e.contains("'linear'") && e.contains("work_us"), "{e}");
+        let BuiltModel::Density(d) = build_model("gaussian", &table("dim = 2\nwork_us = 5\nwork_spread = 10"), &ctx).unwrap()
+        else {
+            panic!("density expected")
+        };
+        assert_eq!(d.ln_prob(&[1.0, 0.0]), -0.5);
     }
 
     #[test]

@@ -81,24 +81,11 @@ pub struct Spin {
     pub fail_above: f64,
 }
 
-static SPIN_NS_PER_ITER: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-
-#[inline(never)]
-fn spin_loop(iters: u64) -> u64 {
-    let mut h: u64 = 0x9E37_79B9_7F4A_7C15;
-    for _ in 0..iters {
-        h = std::hint::black_box(h).wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-    }
-    h
-}
-
 impl Spin {
     /// A model costing about `micros` µs per evaluation on this machine (calibrated
-    /// once per process, best of five timings so that a busy machine does not
-    /// shorten the loop).
+    /// once per process: [`crate::models::work`]).
     pub fn new(dim: usize, micros: f64) -> Self {
-        let iters = (micros.max(0.0) * 1000.0 / Self::ns_per_iter()).round() as u64;
-        Self::with_iters(dim, iters)
+        Self::with_iters(dim, crate::models::work::iters_for_us(micros))
     }
 
     /// A model with exactly `iters` loop iterations per evaluation.
@@ -116,16 +103,7 @@ impl Spin {
 
     /// Measured cost of one loop iteration on this machine, ns.
     pub fn ns_per_iter() -> f64 {
-        *SPIN_NS_PER_ITER.get_or_init(|| {
-            const N: u64 = 200_000;
-            let mut best = f64::INFINITY;
-            for _ in 0..5 {
-                let t = std::time::Instant::now();
-                std::hint::black_box(spin_loop(std::hint::black_box(N)));
-                best = best.min(t.elapsed().as_nanos() as f64 / N as f64);
-            }
-            best.max(1e-3)
-        })
+        crate::models::work::ns_per_iter()
     }
 }
 
@@ -134,7 +112,7 @@ impl LogDensity for Spin {
         self.dim
     }
     fn ln_prob(&self, x: &[f64]) -> f64 {
-        std::hint::black_box(spin_loop(self.iters));
+        std::hint::black_box(crate::models::work::spin(self.iters));
         if x[0] > self.fail_above {
             match self.fault {
                 Fault::None => {}
