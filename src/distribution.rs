@@ -299,7 +299,8 @@ impl<D: Distribution> Bound<D> {
         let cdf_lower = inner.cdf(lower);
         let mass = inner.cdf(upper) - cdf_lower;
         if mass <= 0.0 || !mass.is_finite() {
-            return Err(Error::dist("Bound", format!("[{lower}, {upper}] holds no probability mass of {inner:?}")));
+            let parent = inner.spec().map(|s| s.to_string()).unwrap_or_else(|| format!("{inner:?}"));
+            return Err(Error::dist("Bound", format!("[{lower}, {upper}] holds no probability mass of {parent}")));
         }
         Ok(Self { inner, lower, upper, ln_mass: mass.ln(), mass, cdf_lower })
     }

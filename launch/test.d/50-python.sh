@@ -21,9 +21,10 @@ echo "[50-python] pip install $(basename "$whl")"
 
 export MPLBACKEND=Agg
 set +e
-# test_emcee_compat.py and test_storage_live.py belong to 20-storage-python.sh.
+# test_emcee_compat.py, test_storage_live.py and test_readme_cli.py belong to 20-storage-python.sh.
 "$PY" -m pytest -q -p no:cacheprovider tests/python \
-  --ignore=tests/python/test_emcee_compat.py --ignore=tests/python/test_storage_live.py "$@"
+  --ignore=tests/python/test_emcee_compat.py --ignore=tests/python/test_storage_live.py \
+  --ignore=tests/python/test_readme_cli.py "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -19,6 +19,7 @@ from __future__ import annotations
 from ._ext import _IMPORT_ERROR, _lib, native
 from .chain import AutocorrError, Chain
 from .io import load
+from .progress import ProgressInfo
 
 __all__ = [
     "AutocorrError",
@@ -32,6 +33,7 @@ __all__ = [
     "Normal",
     "ParameterSet",
     "PointEstimator",
+    "ProgressInfo",
     "Target",
     "TruncatedNormal",
     "Uniform",

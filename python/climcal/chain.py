@@ -152,25 +152,59 @@ class Chain:
         """Number of parameters."""
         return self.samples.shape[2]
 
-    def _rows(self, discard: int) -> slice:
-        if not isinstance(discard, (int, np.integer)) or discard < 0:
-            raise ValueError(f"discard must be a non-negative integer (stored rows), got {discard!r}")
-        if discard >= self.n_rows and self.n_rows > 0:
-            raise ValueError(f"discard={discard} drops every stored row (the chain has {self.n_rows}); use a smaller discard")
-        return slice(int(discard), None)
+    @property
+    def steps(self) -> np.ndarray:
+        """The step number of each stored row (rows are stored every ``thin`` steps,
+        counted from the start of the run, resumed runs included)."""
+        last = (self.n_steps // self.thin) * self.thin
+        return last - self.thin * np.arange(self.n_rows - 1, -1, -1, dtype=np.int64)
+
+    def _select(self, discard: int = 0, thin: int = 1) -> np.ndarray:
+        """Indices of the stored rows kept by ``discard`` and ``thin``, both in steps:
+        the rows after step ``discard`` whose step is a multiple of ``thin``."""
+        for name, v, lo, what in (("discard", discard, 0, "non-negative"), ("thin", thin, 1, "positive")):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"{name} must be a {what} integer (steps), got {v!r}")
+        if thin > 1 and thin % self.thin:
+            raise ValueError(
+                f"thin={thin} steps is not a multiple of the chain's stored thinning ({self.thin}): "
+                f"the chain holds every {self.thin}th step; use a multiple of {self.thin}"
+            )
+        steps = self.steps
+        keep = steps > discard
+        if thin > 1:
+            keep &= steps % thin == 0
+        idx = np.flatnonzero(keep)
+        if idx.size == 0 and self.n_rows > 0:
+            last = int(steps[-1])
+            raise ValueError(
+                f"discard={discard} steps drops every stored row (the last row is step {last}; "
+                f"discard and thin count steps, not rows); use a smaller discard"
+            )
+        return idx
+
+    def _rows(self, discard: int, thin: int = 1):
+        """A slice (no copy) of the kept rows."""
+        idx = self._select(discard, thin)
+        if idx.size == 0:
+            return slice(0, 0)
+        step = int(idx[1] - idx[0]) if idx.size > 1 else 1
+        return slice(int(idx[0]), int(idx[-1]) + 1, step)
 
     def get_chain(self, discard: int = 0, thin: int = 1, flat: bool = False) -> np.ndarray:
-        """Samples as emcee's ``get_chain``: ``(rows, walkers, ndim)`` or flat ``(rows·walkers, ndim)``."""
-        x = self.samples[self._rows(discard)][::thin]
+        """Samples as emcee's ``get_chain``: ``(rows, walkers, ndim)`` or flat
+        ``(rows·walkers, ndim)``, without the first ``discard`` steps and keeping
+        the steps that are multiples of ``thin`` (both in steps, see ``steps``)."""
+        x = self.samples[self._rows(discard, thin)]
         return x.reshape(-1, self.ndim) if flat else x
 
     def flat_samples(self, discard: int = 0, thin: int = 1) -> np.ndarray:
-        """Samples after dropping ``discard`` stored rows, as ``(rows·walkers, ndim)``."""
+        """Samples after the first ``discard`` steps, as ``(rows·walkers, ndim)``."""
         return self.get_chain(discard=discard, thin=thin, flat=True)
 
     def get_log_prob(self, discard: int = 0, thin: int = 1, flat: bool = False) -> np.ndarray:
-        """Log-probabilities as emcee's ``get_log_prob``."""
-        x = self.log_prob[self._rows(discard)][::thin]
+        """Log-probabilities as emcee's ``get_log_prob`` (``discard``, ``thin`` in steps)."""
+        x = self.log_prob[self._rows(discard, thin)]
         return x.reshape(-1) if flat else x
 
     # -- acceptance -------------------------------------------------------------------
@@ -191,7 +225,8 @@ class Chain:
         return np.ascontiguousarray(np.moveaxis(self.samples[self._rows(discard)], 1, 0))
 
     def autocorr_time(self, discard: int = 0, c: float = 5.0, tol: float = 50.0, quiet: bool = False) -> dict[str, float]:
-        """Integrated autocorrelation time per parameter, in stored rows.
+        """Integrated autocorrelation time per parameter, in steps (as emcee's
+        ``get_autocorr_time``: the estimate on the stored rows times ``thin``).
 
         emcee's ``integrated_time``: FFT autocorrelation averaged over walkers,
         Sokal's automatic window with ``c`` (default 5).
@@ -199,11 +234,13 @@ class Chain:
         Parameters
         ----------
         discard : int, default 0
+            Steps to drop first.
         c : float, default 5.0
         tol : float, default 50.0
             The chain must be longer than ``tol`` τ.
         quiet : bool, default False
-            Warn instead of raising when the chain is too short.
+            Warn instead of raising when the chain is too short. The same rule is
+            part of ``is_converged`` only with ``use_tau=True``.
 
         Raises
         ------
@@ -213,8 +250,13 @@ class Chain:
         """
         x = np.ascontiguousarray(self.samples[self._rows(discard)], dtype=float)
         tau, ok, msg = _lib().integrated_time(x, c, tol)
-        out = dict(zip(self.names, map(float, tau)))
+        out = {n: float(t) * self.thin for n, t in zip(self.names, tau)}
         if not ok:
+            if self.thin > 1:
+                msg += f" (τ in stored rows; the chain stores every {self.thin}th step)"
+            msg += (
+                "; is_converged() checks R-hat only, is_converged(use_tau=True) applies this rule too"
+            )
             if quiet:
                 warnings.warn(msg, RuntimeWarning, stacklevel=2)
             else:
@@ -247,13 +289,13 @@ class Chain:
             if not r < r_hat_threshold
         ]
         if use_tau:
-            n_rows = self.n_rows - discard
+            n_kept = self._select(discard).size * self.thin
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 tau = self.autocorr_time(discard, quiet=True)
             for n, t in tau.items():
-                if not n_rows > 50 * t:
-                    reasons.append(f"{n}: {n_rows} rows is not > 50 tau = {50 * t:.0f}")
+                if not n_kept > 50 * t:
+                    reasons.append(f"{n}: {n_kept} steps is not > 50 tau = {50 * t:.0f} steps")
         return reasons
 
     def summary(self, discard: int = 0):
@@ -279,13 +321,15 @@ class Chain:
     # -- conversions ------------------------------------------------------------------
     def to_dataframe(self, discard: int = 0, thin: int = 1):
         """pandas DataFrame, one row per (step, walker): ``step``, ``walker``, the
-        parameters and ``log_prob``. ``step`` counts stored rows from the start."""
+        parameters and ``log_prob``. ``step`` is the step the row was stored at
+        (``steps``); ``discard`` and ``thin`` count steps."""
         import pandas as pd
 
-        rows = self.samples[self._rows(discard)][::thin]
-        lp = self.log_prob[self._rows(discard)][::thin]
+        sel = self._rows(discard, thin)
+        rows = self.samples[sel]
+        lp = self.log_prob[sel]
         n, w, _ = rows.shape
-        step = np.repeat(np.arange(discard, discard + n * thin, thin), w)
+        step = np.repeat(self.steps[sel], w)
         walker = np.tile(np.arange(w), n)
         data = {"step": step, "walker": walker}
         flat = rows.reshape(-1, self.ndim)
@@ -296,15 +340,17 @@ class Chain:
 
     def to_arviz(self, discard: int = 0):
         """ArviZ ``InferenceData`` with walkers as chains (``posterior`` and
-        ``sample_stats.lp``)."""
+        ``sample_stats.lp``); the ``draw`` coordinate is the step (``discard`` in steps)."""
         try:
             import arviz as az
         except ImportError as exc:
             raise ImportError("Chain.to_arviz needs arviz: pip install 'climcal[arviz]'") from exc
-        x = self.samples[self._rows(discard)]
-        lp = self.log_prob[self._rows(discard)]
+        sel = self._rows(discard)
+        x = self.samples[sel]
+        lp = self.log_prob[sel]
         posterior = {n: np.asarray(x[:, :, i]).T for i, n in enumerate(self.names)}
-        return az.from_dict(posterior=posterior, sample_stats={"lp": np.asarray(lp).T})
+        coords = {"chain": np.arange(self.n_walkers), "draw": self.steps[sel]}
+        return az.from_dict(posterior=posterior, sample_stats={"lp": np.asarray(lp).T}, coords=coords)
 
     @property
     def plot(self):

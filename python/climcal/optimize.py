@@ -48,7 +48,11 @@ class PointEstimator:
         if not isinstance(likelihood, lib.GaussianLikelihood):
             raise TypeError(f"likelihood must be a climcal.GaussianLikelihood, got {type(likelihood).__name__}")
         self.params, self.target, self.runner, self.likelihood = params, target, runner, likelihood
-        self._native = lib.PointEstimator(params, target, runner._native_for(params.names), likelihood, objective, threads)
+        from .sampler import check_threads
+
+        self._native = lib.PointEstimator(
+            params, target, runner._native_for(params.names), likelihood, objective, check_threads(threads)
+        )
 
     def optimize(
         self,

@@ -44,12 +44,12 @@ class ChainPlot:
 
     def trace(self, discard: int = 0, params: Sequence[str] | None = None, log_prob: bool = True, alpha: float = 0.3):
         """Walker traces: one panel per parameter (and one for the log-probability),
-        every walker a line, stored rows on the x axis; the discarded rows shaded.
+        every walker a line, steps on the x axis; the discarded steps shaded.
 
         Parameters
         ----------
         discard : int, default 0
-            Rows to shade as burn-in.
+            Steps to shade as burn-in (as ``discard`` of the chain's methods).
         params : list of str, optional
             Default: all.
         log_prob : bool, default True
@@ -62,7 +62,8 @@ class ChainPlot:
         n = len(idx) + (1 if log_prob else 0)
         fig, axes = plt.subplots(n, 1, figsize=(8, 1.8 * n + 0.6), sharex=True, squeeze=False)
         axes = axes[:, 0]
-        x = np.arange(c.n_rows) * c.thin
+        c._select(discard)  # checks discard as the other methods do
+        x = c.steps
         for ax, i in zip(axes, idx):
             ax.plot(x, c.samples[:, :, i], color="k", alpha=alpha, lw=0.5)
             ax.set_ylabel(c.names[i])
@@ -72,7 +73,7 @@ class ChainPlot:
             axes[-1].set_ylabel("log prob")
         if discard:
             for ax in axes:
-                ax.axvspan(0, discard * c.thin, color="0.85", zorder=-1)
+                ax.axvspan(0, discard, color="0.85", zorder=-1)
         axes[-1].set_xlabel("step")
         fig.tight_layout()
         return fig
@@ -98,7 +99,7 @@ class ChainPlot:
         from ._ext import native
 
         ch = self._chain
-        x = np.ascontiguousarray(ch.samples[discard:], dtype=float)
+        x = np.ascontiguousarray(ch.get_chain(discard=discard), dtype=float)
         n_rows = x.shape[0]
         if n_rows < 4:
             raise ValueError(f"chain.plot.autocorr needs at least 4 rows after discard, got {n_rows}")
@@ -108,7 +109,7 @@ class ChainPlot:
         for i, name in enumerate(ch.names):
             ax.loglog(ns, taus[:, i], "o-", label=name)
         ax.loglog(ns, ns / 50.0, "k--", label=r"$N/50$")
-        ax.set_xlabel("stored rows N")
+        ax.set_xlabel("stored rows N" if ch.thin == 1 else f"stored rows N (every {ch.thin}th step)")
         ax.set_ylabel(r"$\hat\tau$ (rows)")
         ax.legend(fontsize="small")
         fig.tight_layout()
@@ -166,7 +167,7 @@ class ChainPlot:
         variables = list(target.variables)
         curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if ch.blobs is not None and ch.blob_layout:
-            flat_blobs = ch.blobs[discard:].reshape(-1, ch.blobs.shape[-1])[pick]
+            flat_blobs = ch.blobs[ch._rows(discard)].reshape(-1, ch.blobs.shape[-1])[pick]
             off = 0
             for name, times in ch.blob_layout:
                 curves[name] = (times, flat_blobs[:, off : off + len(times)])

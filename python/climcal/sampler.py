@@ -11,9 +11,31 @@ import numpy as np
 
 from ._ext import native
 from .chain import Chain
+from .progress import StopRun, native_callback, tqdm_callback
 from .runner import ModelRunner
 
 __all__ = ["EnsembleSampler"]
+
+
+def check_threads(threads) -> int | None:
+    """``threads=`` of the sampler and the point estimator: None or an integer >= 1."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(
+            f"threads must be a positive integer or None (None: all cores; 1: serial), got {threads!r}"
+        )
+    return int(threads)
+
+
+def _failure_warning(failed: int, n_err: int, first: str | None) -> str:
+    """The warning after a run whose model failed for ``failed`` walker evaluations."""
+    msg = f"{failed} model evaluation(s) failed and counted as log-probability -inf (chain.failures counts them)"
+    if n_err:
+        msg += f"; {n_err} call(s) of the Python model raised an exception, the first: {first}"
+    else:
+        msg += "; the model returned NaN or an error (or the log-probability was NaN)"
+    return msg
 
 
 class EnsembleSampler:
@@ -124,7 +146,7 @@ class EnsembleSampler:
                 likelihood,
                 n_walkers,
                 self.seed,
-                threads,
+                check_threads(threads),
                 bool(store_blobs),
             )
         self.state = None
@@ -203,9 +225,10 @@ class EnsembleSampler:
         n_steps: int = 1000,
         *,
         thin: int = 1,
-        progress: bool = True,
+        progress: bool | Callable = True,
         checkpoint_every: int = 100,
         checkpoint_path: str | os.PathLike | None = None,
+        overwrite: bool = False,
     ) -> Chain:
         """Run ``n_steps`` steps.
 
@@ -217,13 +240,20 @@ class EnsembleSampler:
         n_steps : int, default 1000
         thin : int, default 1
             Store every ``thin``-th step.
-        progress : bool, default True
-            Show a tqdm bar with the acceptance fraction and mean log-probability.
+        progress : bool or callable, default True
+            ``True``: a tqdm bar with the acceptance fraction and mean
+            log-probability. A callable is called after every step with a
+            ``climcal.ProgressInfo``; returning ``False`` stops the run after that
+            step (checkpoint written, the chain so far returned).
         checkpoint_every : int, default 100
-            Write the chain file every this many steps (with ``checkpoint_path``).
+            Write the chain file every this many steps (with ``checkpoint_path``),
+            and at the end.
         checkpoint_path : path, optional
             HDF5 chain file (emcee-compatible) written during the run. Default: none
             (the chain stays in memory).
+        overwrite : bool, default False
+            Replace an existing ``checkpoint_path``. Without it an existing file is
+            an error unless this run continues exactly where the file ends.
 
         Returns
         -------
@@ -240,48 +270,61 @@ class EnsembleSampler:
             state = self.state if self.state is not None else self.initialize()
         if not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
             raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
-        if not isinstance(thin, (int, np.integer)) or thin < 1:
+        if isinstance(thin, bool) or not isinstance(thin, (int, np.integer)) or thin < 1:
             raise ValueError(f"thin must be an integer >= 1, got {thin!r}")
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 1:
+            raise ValueError(
+                f"checkpoint_every must be an integer >= 1 (steps between checkpoints of checkpoint_path), got {checkpoint_every!r}"
+            )
         if checkpoint_path is not None:
             checkpoint_path = os.fspath(checkpoint_path)
+            if overwrite and os.path.exists(checkpoint_path):
+                os.remove(checkpoint_path)
         bar = None
         callback = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=int(n_steps), unit="step", leave=True)
-
-            def callback(step, n, acceptance, mean_lp, evals_per_s, failures):
-                bar.n = step
-                post = {"acc": f"{acceptance:.3f}", "lnp": f"{mean_lp:.4g}"}
-                if failures:
-                    post["fail"] = failures
-                bar.set_postfix(post, refresh=False)
-                bar.refresh()
-
+        interval = 0.1
+        if callable(progress):
+            callback = native_callback(progress, int(state.iteration))
+            interval = 0.0  # every step
+        elif progress:
+            bar, callback = tqdm_callback(n_steps)
+        failures_before = int(state.failures)
+        errors_before = self._native.python_errors[0]
         try:
-            nat_chain, exc = self._native.run(
-                state, int(n_steps), int(thin), int(checkpoint_every), checkpoint_path, callback
-            )
+            try:
+                nat_chain, exc = self._native.run(
+                    state, int(n_steps), int(thin), int(checkpoint_every), checkpoint_path, callback, interval
+                )
+            except ValueError as e:
+                if checkpoint_path is not None and "exists and holds another run" in str(e):
+                    raise ValueError(f"{e}; or pass overwrite=True to replace it") from None
+                raise
         finally:
             if bar is not None:
                 bar.close()
         self.state = state
         chain = Chain._from_native(nat_chain, path=checkpoint_path)
         self._chains.append(chain)
+        failed = int(state.failures) - failures_before
         n_err, first = self._native.python_errors
-        if n_err:
-            warnings.warn(
-                f"{n_err} evaluation(s) of the Python model raised an exception and counted as -inf; the first: {first}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        if failed > 0 or n_err > errors_before:
+            warnings.warn(_failure_warning(failed, n_err - errors_before, first), RuntimeWarning, stacklevel=2)
+        if isinstance(exc, StopRun):
+            exc = None
         if exc is not None:
             exc.chain = chain
             if isinstance(exc, KeyboardInterrupt) and checkpoint_path is not None:
                 exc.args = (f"run interrupted after step {state.iteration}; chain saved to {checkpoint_path}",)
             raise exc
         return chain
+
+    def run_with_progress(self, callback: Callable, state=None, n_steps: int = 1000, **kwargs) -> Chain:
+        """``run`` with ``callback(ProgressInfo)`` called after every step (the
+        design's ``run_with_progress``); returning ``False`` stops the run after that
+        step. Other keyword arguments as in ``run``."""
+        if not callable(callback):
+            raise TypeError(f"run_with_progress: callback must be callable, got {type(callback).__name__}")
+        return self.run(state, n_steps, progress=callback, **kwargs)
 
     def resume(self, path: str | os.PathLike, n_steps: int, **kwargs) -> Chain:
         """Continue the run stored in the chain file ``path`` for ``n_steps`` more

@@ -23,10 +23,19 @@ mod target;
 /// `ValueError`, I/O an `OSError`, an interrupted run `KeyboardInterrupt`, and the
 /// rest `RuntimeError`; the message is the engine's (it names the bad input and
 /// the fix).
+///
+/// Messages are worded for Python: no "config error:" prefix (that names the CLI's
+/// run file), and initial walkers point at `initialize(...)`, not `init = "prior"`.
 pub(crate) fn to_py_err(e: crate::Error) -> PyErr {
     match &e {
         crate::Error::Io(_) => PyOSError::new_err(e.to_string()),
         crate::Error::Interrupted(_) => PyKeyboardInterrupt::new_err(e.to_string()),
+        crate::Error::Config(m) => PyValueError::new_err(m.clone()),
+        crate::Error::BadInitialPositions { n, walkers } => PyValueError::new_err(format!(
+            "{n} initial walker(s) have log-probability -inf or NaN (outside the prior support, or the model failed \
+             or does not cover the observation times): walkers {walkers:?}; start them elsewhere \
+             (initialize(\"ball\", center=..., radius=...) inside the support, or initialize(\"prior\"))"
+        )),
         _ if e.is_bad_input() => PyValueError::new_err(e.to_string()),
         _ => PyRuntimeError::new_err(e.to_string()),
     }

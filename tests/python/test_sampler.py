@@ -41,7 +41,7 @@ def test_quick_start_end_to_end(params, target):
         assert abs(mean[i] - TRUE[name]) < 5 * sd[i], (name, mean[i], sd[i])
     df = chain.to_dataframe(discard=200)
     assert list(df.columns) == ["step", "walker", "lambda", "heat_capacity", "log_prob"]
-    assert len(df) == 400 * 32 and df["step"].min() == 200
+    assert len(df) == 400 * 32 and df["step"].min() == 201  # the first kept row is step 201
     assert s.chain is not None and s.chain.n_rows == 600
 
 

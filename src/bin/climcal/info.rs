@@ -15,9 +15,11 @@ pub(crate) struct InfoArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Stored rows to drop as burn-in before the statistics (default 0).
+    /// Steps to drop as burn-in before the statistics (default 0): the stored rows
+    /// of steps 1..=DISCARD (with thin 10, --discard 1000 drops 100 rows), as
+    /// `discard` of the Python API.
     #[arg(long, default_value_t = 0)]
-    pub(crate) discard: usize,
+    pub(crate) discard: u64,
 }
 
 pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
@@ -31,7 +33,8 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
     }
     let (chain, meta) = read_chain(&a.file)?;
     let rows = chain.n_rows();
-    let discard = a.discard.min(rows);
+    let discard_steps = a.discard;
+    let discard = discarded_rows(rows, chain.n_steps(), chain.thin(), discard_steps);
     let units = meta.as_ref().map(|m| m.units.clone()).unwrap_or_default();
     let flat = chain.flat_samples(discard);
     let kept = rows - discard;
@@ -53,7 +56,7 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
     let converged = report.as_ref().is_some_and(|r| r.converged);
     let reasons = match &report {
         Some(r) => r.reasons.clone(),
-        None => vec![format!("only {kept} rows after discarding {discard}; need at least 4")],
+        None => vec![format!("only {kept} rows after discarding {discard_steps} steps ({discard} rows); need at least 4")],
     };
     let mut params = Vec::new();
     for (p, name) in chain.names().iter().enumerate() {
@@ -86,7 +89,8 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
             "n_rows": rows,
             "n_steps": chain.n_steps(),
             "thin": chain.thin(),
-            "discard": discard,
+            "discard": discard_steps,
+            "discard_rows": discard,
             "n_blobs": chain.n_blobs(),
             "parameters": params,
             "acceptance_per_walker": acc,
@@ -101,13 +105,14 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{}: {} walkers × {} parameters, {} steps, {} rows stored (thin {}), {} discarded{}",
+        "{}: {} walkers × {} parameters, {} steps, {} rows stored (thin {}), first {} steps ({} rows) discarded{}",
         a.file.display(),
         chain.n_walkers(),
         chain.dim(),
         chain.n_steps(),
         rows,
         chain.thin(),
+        discard_steps,
         discard,
         match &meta {
             Some(m) => format!(", model '{}', seed {}", m.model, m.seed),
@@ -180,9 +185,24 @@ fn sig4(x: f64) -> String {
     }
 }
 
+/// Rows stored at steps `1..=discard_steps`: row `i` of `rows` holds step
+/// `last − (rows − 1 − i)·thin`, `last` the last multiple of `thin` up to `n_steps`.
+fn discarded_rows(rows: usize, n_steps: u64, thin: usize, discard_steps: u64) -> usize {
+    let thin = thin.max(1) as u64;
+    let last = n_steps / thin; // the last row's step, in units of thin
+    let first = last.saturating_sub(rows.saturating_sub(1) as u64);
+    // rows with step/thin in first..=discard_steps/thin
+    let upto = discard_steps / thin;
+    if upto < first {
+        0
+    } else {
+        ((upto - first + 1) as usize).min(rows)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::sig4;
+    use super::{discarded_rows, sig4};
 
     #[test]
     fn sig4_keeps_four_significant_digits() {
@@ -194,5 +214,19 @@ mod tests {
         assert_eq!(sig4(2.5e-5), "2.500e-5");
         assert_eq!(sig4(0.0), "0");
         assert_eq!(sig4(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn discard_counts_steps() {
+        // 40 rows of steps 10, 20, ..., 400
+        assert_eq!(discarded_rows(40, 400, 10, 0), 0);
+        assert_eq!(discarded_rows(40, 400, 10, 9), 0);
+        assert_eq!(discarded_rows(40, 400, 10, 100), 10);
+        assert_eq!(discarded_rows(40, 400, 10, 105), 10);
+        assert_eq!(discarded_rows(40, 400, 10, 10_000), 40);
+        // thin 1: steps are rows
+        assert_eq!(discarded_rows(3000, 3000, 1, 200), 200);
+        // 405 steps with thin 10: rows still end at step 400
+        assert_eq!(discarded_rows(40, 405, 10, 100), 10);
     }
 }
