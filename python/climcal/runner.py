@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -10,39 +12,33 @@ from ._ext import native
 
 __all__ = ["ModelRunner"]
 
-_TIME_KEYS = ("time", "times", "year", "years")
+# One reading of a Python model's return value, in-process and in worker processes.
+from ._worker import _pick, _split_output  # noqa: E402
 
 
-def _split_output(out: Any, outputs: Sequence[str], have_times: bool):
-    """``(times or None, mapping name -> values)`` from what a Python model returned."""
-    times = None
-    if isinstance(out, tuple) and len(out) == 2:
-        times, out = out
-    if hasattr(out, "columns") and hasattr(out, "index"):  # pandas DataFrame
-        if times is None:
-            times = out.index.to_numpy(dtype=float)
-        return times, out
-    if isinstance(out, Mapping):
-        if times is None:
-            for k in _TIME_KEYS:
-                if k in out:
-                    times = out[k]
-                    break
-        return times, out
-    if len(outputs) == 1:
-        return times, {outputs[0]: out}
-    raise TypeError(
-        "a Python model must return a dict {variable: values} (with 'time' or times= given to "
-        f"ModelRunner), a (times, dict) tuple or a pandas DataFrame indexed by time; got {type(out).__name__}"
-    )
-
-
-def _pick(values: Any, outputs: Sequence[str]) -> list:
-    try:
-        return [values[name] for name in outputs]
-    except KeyError as exc:
-        keys = list(values.keys()) if hasattr(values, "keys") else list(getattr(values, "columns", []))
-        raise ValueError(f"the model returned no series {exc.args[0]!r}; it returned {keys}") from None
+def _worker_target(f: Callable) -> dict:
+    """Where a worker process finds ``f``: its module (importable by name on this
+    ``sys.path``) and file; a function in the main script is imported from the
+    script file as ``__mp_main__``, as multiprocessing's spawn does."""
+    qual = getattr(f, "__qualname__", "")
+    modname = getattr(f, "__module__", None)
+    if not qual or "<" in qual or modname is None:
+        raise TypeError(
+            f"processes= needs a module-level function that a fresh interpreter can import (as multiprocessing's spawn); "
+            f"{getattr(f, '__name__', f)!r} is a lambda, a nested function or a callable object. Define it at the top level of a "
+            "module or script (guard the script's own run with if __name__ == '__main__':)"
+        )
+    mod = sys.modules.get(modname)
+    file = getattr(mod, "__file__", None)
+    if modname == "__main__":
+        if file is None:
+            raise TypeError(
+                "processes= needs the model in a file: a function typed into an interactive session or a notebook cell cannot be "
+                "imported by worker processes; put it in a .py module and import it"
+            )
+        modname = None
+    sys_path = [os.getcwd() if p == "" else p for p in sys.path]
+    return {"module": modname, "file": None if file is None else os.path.abspath(file), "function": qual, "sys_path": sys_path}
 
 
 class ModelRunner:
@@ -62,6 +58,14 @@ class ModelRunner:
       ``f`` gets a whole batch as a 2-D array ``(n, n_params)`` (columns in
       ``parameters`` order) and returns ``{variable: array (n, n_times)}``: one
       Python call per half-ensemble.
+    * ``ModelRunner(model_factory=f, output_variables=[...], processes=4)``: the
+      same Python model evaluated in 4 worker processes, each with its own
+      interpreter (threads cannot help under the GIL). ``f`` must be a
+      module-level function (a worker imports its module, or the script file
+      without running its ``if __name__ == "__main__":`` block, as
+      multiprocessing's spawn does). The chain is the same bit for bit as
+      in-process and for any number of processes; this is what ``[model] name =
+      "python"`` does in a run file.
 
     Parameters
     ----------
@@ -80,6 +84,15 @@ class ModelRunner:
         Time axis of the Python model's output when it does not return one.
     vectorized : bool, default False
         ``model_factory`` takes a batch (see above).
+    processes : int, optional
+        Evaluate the Python model in this many worker processes (default: in this
+        process). The sampler then evaluates that many points at once; ``threads=``
+        does not apply.
+    timeout : float, optional
+        With ``processes``: a call that takes longer (seconds) is a failed
+        evaluation (−∞ for that walker, counted) and its worker is killed and
+        replaced (default: no limit). An in-process model cannot be stopped, so
+        ``timeout`` needs ``processes``.
     """
 
     def __init__(
@@ -92,6 +105,8 @@ class ModelRunner:
         parameters: Sequence[str] | None = None,
         times: Any = None,
         vectorized: bool = False,
+        processes: int | None = None,
+        timeout: float | None = None,
         **model_options: Any,
     ) -> None:
         lib = native()
@@ -110,6 +125,14 @@ class ModelRunner:
             )
         self._native = None
         self._vectorized = bool(vectorized)
+        if processes is not None and (isinstance(processes, bool) or not isinstance(processes, int) or processes < 1):
+            raise ValueError(f"ModelRunner: processes must be an integer >= 1, got {processes!r}")
+        if timeout is not None and processes is None:
+            raise ValueError("ModelRunner: timeout= needs processes=N (an in-process Python model cannot be stopped)")
+        if model is not None and processes is not None:
+            raise TypeError("ModelRunner: processes= is for Python models; built-in models run on threads (threads= of the sampler)")
+        self._processes = processes
+        self._timeout = timeout
         if model is not None:
             opts = dict(options or {})
             opts.update(model_options)
@@ -129,6 +152,7 @@ class ModelRunner:
         self._outputs = [str(v) for v in output_variables]
         self._times = None if times is None else np.asarray(times, dtype=float)
         self._parameters = None if parameters is None else [str(p) for p in parameters]
+        self._where = None if processes is None else _worker_target(model_factory)
         if self._parameters is not None:
             self._native = self._build(self._parameters)
 
@@ -139,6 +163,12 @@ class ModelRunner:
         outputs = self._outputs
         f = self._factory
         have_times = self._times is not None
+        if self._processes is not None:
+            w = self._where
+            return lib.ModelRunner.from_worker_processes(
+                sys.executable, w["module"], w["file"], w["function"], names, outputs, self._times, self._vectorized,
+                self._processes, self._timeout, w["sys_path"],
+            )
         if self._vectorized:
             def adapter(theta: np.ndarray):
                 t, vals = _split_output(f(theta), outputs, have_times)
@@ -152,7 +182,14 @@ class ModelRunner:
     def _native_for(self, parameter_names: Sequence[str]):
         """The native runner, bound to ``parameter_names`` for Python models without ``parameters=``."""
         if self._native is None:
-            return self._build(parameter_names)
+            if self._processes is None:
+                return self._build(parameter_names)
+            # Worker processes are started once per parameter order, not per sampler.
+            key = tuple(parameter_names)
+            cache = self.__dict__.setdefault("_by_names", {})
+            if key not in cache:
+                cache[key] = self._build(parameter_names)
+            return cache[key]
         return self._native
 
     # -- public ---------------------------------------------------------------------
@@ -204,4 +241,6 @@ class ModelRunner:
 
     def __repr__(self) -> str:
         kind = "python, vectorized" if self._vectorized else ("python" if self.is_python else "built-in")
+        if getattr(self, "_processes", None):
+            kind += f", {self._processes} processes"
         return f"ModelRunner({self.name!r}; {kind}; outputs {self.output_variables})"

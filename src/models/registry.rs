@@ -21,7 +21,7 @@ use crate::models::work::{self, Work, Working};
 use crate::runner::{ModelOutput, ModelRunner};
 
 /// Names accepted in `[model] name`.
-pub const MODEL_NAMES: &[&str] = &["gaussian", "rosenbrock", "linear", "two_layer", "command"];
+pub const MODEL_NAMES: &[&str] = &["gaussian", "rosenbrock", "linear", "two_layer", "command", "python"];
 
 /// What a model needs to know about the run file it comes from.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +66,7 @@ pub fn build_model(name: &str, options: &toml::Table, ctx: &ModelContext<'_>) ->
             Ok(BuiltModel::Runner(Arc::new(crate::models::two_layer::TwoLayerModel::from_options(options, ctx.base_dir)?)))
         }
         "command" => command(options, ctx),
+        "python" => crate::models::python::from_options(options, ctx),
         _ => Err(Error::Config(format!("unknown model '{name}' in [model] name; known models are {}", MODEL_NAMES.join(", ")))),
     }
 }

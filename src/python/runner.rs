@@ -278,6 +278,9 @@ impl RunnerKind {
 pub struct PyModelRunner {
     pub(crate) kind: RunnerKind,
     pub(crate) name: String,
+    /// Worker processes of a Python model run out of process (`processes=N`):
+    /// the sampler evaluates that many at once.
+    pub(crate) processes: Option<usize>,
 }
 
 #[pymethods]
@@ -300,7 +303,7 @@ impl PyModelRunner {
             None => serde_json::Value::Object(Default::default()),
         };
         let r = super::builtin::build(name, json).py()?;
-        Ok(Self { kind: RunnerKind::Rust(r), name: name.to_string() })
+        Ok(Self { kind: RunnerKind::Rust(r), name: name.to_string(), processes: None })
     }
 
     /// Names of the built-in models.
@@ -334,7 +337,53 @@ impl PyModelRunner {
         } else {
             RunnerKind::Callable(Arc::new(PyCallableRunner { adapter, names: parameters, outputs, times, calls }))
         };
-        Ok(Self { kind, name: "python".into() })
+        Ok(Self { kind, name: "python".into(), processes: None })
+    }
+
+    /// A Python function evaluated in ``processes`` worker interpreters (each
+    /// imports ``module`` or ``file`` once), as ``[model] name = "python"`` in a run
+    /// file: same protocol, same results bit for bit.
+    #[staticmethod]
+    #[pyo3(signature = (python, module, file, function, parameters, outputs, times=None, vectorized=false, processes=1, timeout=None, sys_path=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_worker_processes(
+        py: Python<'_>,
+        python: String,
+        module: Option<String>,
+        file: Option<std::path::PathBuf>,
+        function: String,
+        parameters: Vec<String>,
+        outputs: Vec<String>,
+        times: Option<&Bound<'_, PyAny>>,
+        vectorized: bool,
+        processes: usize,
+        timeout: Option<f64>,
+        sys_path: Vec<String>,
+    ) -> PyResult<Self> {
+        if processes == 0 {
+            return Err(PyValueError::new_err("ModelRunner: processes must be >= 1"));
+        }
+        let timeout = match timeout {
+            Some(t) if !(t > 0.0 && t.is_finite()) => {
+                return Err(PyValueError::new_err(format!("ModelRunner: timeout must be > 0 seconds, got {t}")))
+            }
+            t => t.map(std::time::Duration::from_secs_f64),
+        };
+        let times = times.map(|t| vec_f64(t, "ModelRunner times")).transpose()?;
+        let spec = crate::models::python::PythonModelSpec {
+            python,
+            module,
+            file,
+            function,
+            parameters,
+            outputs,
+            times,
+            vectorized,
+            sys_path,
+            timeout,
+        };
+        let m = py.detach(move || crate::models::python::PythonModel::start(spec, processes)).py()?;
+        Ok(Self { kind: RunnerKind::Rust(Arc::new(m)), name: "python".into(), processes: Some(processes) })
     }
 
     /// Parameter names the model takes, in order.
@@ -358,7 +407,7 @@ impl PyModelRunner {
     /// True for Python models.
     #[getter]
     fn is_python(&self) -> bool {
-        !matches!(self.kind, RunnerKind::Rust(_))
+        !matches!(self.kind, RunnerKind::Rust(_)) || self.processes.is_some()
     }
 
     /// Run once at ``theta`` (in ``parameters`` order): ``(times, {name: values})``.

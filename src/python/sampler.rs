@@ -214,12 +214,30 @@ pub(crate) fn build_posterior(
     let mut calls = Vec::new();
     let (model, executor): (Arc<dyn crate::runner::ModelRunner>, Arc<dyn Executor>) = match &runner.kind {
         RunnerKind::Rust(m) => {
+            // A Python model in worker processes runs as many evaluations at once
+            // as it has workers; threads= is not a separate setting for it.
+            let threads = match (runner.processes, threads) {
+                (Some(p), None) => Some(p),
+                (Some(p), Some(t)) if t != p => {
+                    return Err(PyValueError::new_err(format!(
+                        "threads={t} does not apply to a Python model in worker processes: it evaluates processes={p} points at once; drop threads= or set ModelRunner(..., processes={t})"
+                    )))
+                }
+                (_, t) => t,
+            };
             let ex: Arc<dyn Executor> = match threads {
                 Some(1) => Arc::new(SerialExecutor),
                 Some(t) => Arc::new(RayonExecutor::with_threads(t).py()?),
                 None => Arc::new(RayonExecutor::global()),
             };
             (m.clone(), ex)
+        }
+        RunnerKind::Callable(_) | RunnerKind::Batch(_) if threads.is_some_and(|t| t > 1) => {
+            return Err(PyValueError::new_err(format!(
+                "threads={} cannot speed up an in-process Python model: the GIL runs one call at a time. Use ModelRunner(model_factory=f, ..., processes={}) to evaluate it in that many worker processes (f must be a module-level function), or drop threads=",
+                threads.unwrap_or(1),
+                threads.unwrap_or(1)
+            )))
         }
         RunnerKind::Callable(c) => {
             calls.push(c.calls.clone());
