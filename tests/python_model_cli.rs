@@ -71,7 +71,7 @@ fn a_hanging_python_model_is_stopped_by_its_timeout() {
         return;
     }
     let d = case(|c| {
-        c.replace("function = \"line\"", "function = \"line_hang\", timeout_seconds = 0.3").replace("n_steps = 40", "n_steps = 8")
+        c.replace("function = \"line\"", "function = \"line_hang\", timeout_seconds = 2").replace("n_steps = 40", "n_steps = 8")
     });
     let t0 = std::time::Instant::now();
     let (code, err) = climcal(d.path(), &["run", "run.toml", "-o", "h.h5", "--threads", "2"]);

@@ -48,8 +48,8 @@ same "mpirun -n 2 x 1 thread" ref.h5 n2.h5
 run n2t2 120 "${MPIRUN[@]}" -n 2 "$CLI" run toy_python.toml -o n2t2.h5 -q --threads 2
 same "mpirun -n 2 x 2 threads" ref.h5 n2t2.h5
 
-echo "-- hanging Python model with timeout_seconds = 0.3 under mpirun -n 2"
-sed -e 's/function = "line"/function = "line_hang", timeout_seconds = 0.3/' -e 's/n_steps = 40/n_steps = 10/' "$TMP/toy_python.toml" >"$TMP/hang.toml"
+echo "-- hanging Python model with timeout_seconds = 2 under mpirun -n 2"
+sed -e 's/function = "line"/function = "line_hang", timeout_seconds = 2/' -e 's/n_steps = 40/n_steps = 10/' "$TMP/toy_python.toml" >"$TMP/hang.toml"
 run hang_ref 300 "$CLI" run hang.toml -o hang_ref.h5 -q --threads 2
 run hang_n2 300 "${MPIRUN[@]}" -n 2 "$CLI" run hang.toml -o hang_n2.h5 -q --threads 1
 same "hanging model, mpirun -n 2" hang_ref.h5 hang_n2.h5

@@ -538,7 +538,7 @@ if __name__ == "__main__":
             eprintln!("skipped: no python3 with numpy");
             return;
         }
-        let (_d, m) = model(SRC, "line", Some(Duration::from_millis(1500)), false);
+        let (_d, m) = model(SRC, "line", Some(Duration::from_secs(3)), false);
         let m = m.unwrap();
         // 0.1 + 0.2·t computed by Python: the same floats as in Rust.
         let out = m.run(&[0.1, 0.2]).unwrap();

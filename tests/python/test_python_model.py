@@ -87,7 +87,7 @@ def test_processes_need_a_function_a_worker_can_import():
 def test_a_hanging_model_is_stopped_by_the_timeout():
     import climcal
 
-    r = climcal.ModelRunner(model_factory=toy.line_hang, output_variables=["y"], processes=2, timeout=0.3)
+    r = climcal.ModelRunner(model_factory=toy.line_hang, output_variables=["y"], processes=2, timeout=2.0)
     c = _run(r, n_steps=6)
     assert c.failures > 0
     assert np.all(c.samples[..., 0] <= 1.62)
