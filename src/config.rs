@@ -63,7 +63,7 @@ use crate::posterior::Posterior;
 use crate::sampler::ensemble::default_n_walkers;
 use crate::sampler::rng::walker_rngs;
 use crate::sampler::{EnsembleSampler, RunOptions, SamplerState};
-use crate::target::{read_csv_columns, SigmaSource, Target};
+use crate::target::{read_csv_variable, SigmaSource, Target};
 
 /// The parsed run file (the TOML structure, before anything is built).
 #[derive(Debug, Clone, Deserialize)]
@@ -632,9 +632,8 @@ impl RunConfig {
         for (name, v) in &t.variables {
             let path = self.resolve(&v.file);
             let col = v.column.clone().unwrap_or_else(|| name.clone());
-            let (times, values, sigmas) =
-                read_csv_columns(&path, &v.time_column, &col, &v.sigma.0, v.time_range.map(|[a, b]| (a, b)))?;
-            target.push_variable(name, times, values, sigmas)?;
+            let c = read_csv_variable(&path, name, &v.time_column, &col, &v.sigma.0, v.time_range.map(|[a, b]| (a, b)))?;
+            target.push_variable(name, c.times, c.values, c.sigmas)?;
         }
         if let Some([a, b]) = t.reference_period {
             target = target.with_reference_period(a, b)?;

@@ -29,6 +29,7 @@ pub mod distribution;
 pub mod error;
 pub mod executor;
 pub mod likelihood;
+pub mod limits;
 pub mod models;
 pub mod optimizer;
 pub mod parameter;

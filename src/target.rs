@@ -39,35 +39,9 @@ impl Observation {
         if times.is_empty() {
             return Err(Error::InvalidObservation { variable: name.into(), reason: "no data points".into() });
         }
-        let bad = |what: &str, i: usize, v: f64| Error::InvalidObservation {
-            variable: name.into(),
-            reason: format!("{what} at index {i} (time {}) is {v}", times[i]),
-        };
-        for i in 0..times.len() {
-            if !times[i].is_finite() {
-                return Err(Error::InvalidObservation {
-                    variable: name.into(),
-                    reason: format!("time at index {i} is {}", times[i]),
-                });
-            }
-            if !values[i].is_finite() {
-                return Err(bad("value", i, values[i]));
-            }
-            if !sigmas[i].is_finite() || sigmas[i] <= 0.0 {
-                return Err(Error::InvalidObservation {
-                    variable: name.into(),
-                    reason: format!(
-                        "uncertainty at index {i} (time {}) is {}; uncertainties must be finite and > 0",
-                        times[i], sigmas[i]
-                    ),
-                });
-            }
-            if i > 0 && times[i] <= times[i - 1] {
-                return Err(Error::InvalidObservation {
-                    variable: name.into(),
-                    reason: format!("times must increase strictly (index {i}: {} after {})", times[i], times[i - 1]),
-                });
-            }
+        if let Some((i, why)) = first_bad_point(&times, &values, &sigmas) {
+            let at = if times[i].is_finite() { format!("index {i} (time {})", times[i]) } else { format!("index {i}") };
+            return Err(Error::InvalidObservation { variable: name.into(), reason: format!("at {at}: {why}") });
         }
         Ok(Self { times, raw_values: values.clone(), values, sigmas, reference_period: None })
     }
@@ -98,6 +72,26 @@ impl Observation {
         self.reference_period = Some(period);
         Ok(())
     }
+}
+
+/// The first point that cannot be an observation, with the reason: a time that is
+/// not finite or does not increase strictly, a value that is not finite, an
+/// uncertainty that is not finite and > 0. Arrays of equal length.
+fn first_bad_point(times: &[f64], values: &[f64], sigmas: &[f64]) -> Option<(usize, String)> {
+    (0..times.len()).find_map(|i| {
+        let why = if !times[i].is_finite() {
+            format!("time is {}", times[i])
+        } else if !values[i].is_finite() {
+            format!("value is {}", values[i])
+        } else if !(sigmas[i].is_finite() && sigmas[i] > 0.0) {
+            format!("uncertainty is {}; uncertainties must be finite and > 0", sigmas[i])
+        } else if i > 0 && times[i] <= times[i - 1] {
+            format!("times must increase strictly ({} after {})", times[i], times[i - 1])
+        } else {
+            return None;
+        };
+        Some((i, why))
+    })
 }
 
 /// How to get 1-σ uncertainties when reading a CSV.
@@ -203,9 +197,39 @@ impl Target {
         sigma: &SigmaSource,
         time_range: Option<(f64, f64)>,
     ) -> Result<Self> {
-        let (times, values, sigmas) = read_csv_columns(path, time_col, value_col, sigma, time_range)?;
-        self.add_variable(name, times, values, sigmas)
+        let c = read_csv_variable(path, name, time_col, value_col, sigma, time_range)?;
+        self.add_variable(name, c.times, c.values, c.sigmas)
     }
+}
+
+/// Columns of one variable read from a CSV file, with the 1-based line (as an
+/// editor shows it) of every row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvColumns {
+    pub times: Vec<f64>,
+    pub values: Vec<f64>,
+    pub sigmas: Vec<f64>,
+    pub lines: Vec<u64>,
+}
+
+/// Read variable `name` from a CSV file as [`read_csv_columns`] and check every
+/// point as [`Observation::new`] does; errors name the file and the line.
+pub fn read_csv_variable(
+    path: &Path,
+    name: &str,
+    time_col: &str,
+    value_col: &str,
+    sigma: &SigmaSource,
+    time_range: Option<(f64, f64)>,
+) -> Result<CsvColumns> {
+    let c = read_csv_lines(path, time_col, value_col, sigma, time_range)?;
+    if let Some((i, why)) = first_bad_point(&c.times, &c.values, &c.sigmas) {
+        return Err(Error::Data {
+            path: path.to_path_buf(),
+            reason: format!("line {}: observation '{name}': {why}", c.lines[i]),
+        });
+    }
+    Ok(c)
 }
 
 /// Read time, value and σ columns from a CSV file.
@@ -216,6 +240,17 @@ pub fn read_csv_columns(
     sigma: &SigmaSource,
     time_range: Option<(f64, f64)>,
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let c = read_csv_lines(path, time_col, value_col, sigma, time_range)?;
+    Ok((c.times, c.values, c.sigmas))
+}
+
+fn read_csv_lines(
+    path: &Path,
+    time_col: &str,
+    value_col: &str,
+    sigma: &SigmaSource,
+    time_range: Option<(f64, f64)>,
+) -> Result<CsvColumns> {
     let err = |reason: String| Error::Data { path: path.to_path_buf(), reason };
     let mut rdr =
         csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).from_path(path).map_err(|e| err(e.to_string()))?;
@@ -229,12 +264,13 @@ pub fn read_csv_columns(
         SigmaSource::Range95 { lower, upper } => (Some(col(lower)?), Some(col(upper)?)),
         SigmaSource::Constant(_) => (None, None),
     };
-    let (mut t, mut v, mut s) = (Vec::new(), Vec::new(), Vec::new());
-    for (row, rec) in rdr.records().enumerate() {
+    let (mut t, mut v, mut s, mut lines) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for rec in rdr.records() {
         let rec = rec.map_err(|e| err(e.to_string()))?;
+        let line = rec.position().map_or(0, |p| p.line());
         let num = |i: usize| -> Result<f64> {
             let f = rec.get(i).unwrap_or("");
-            f.parse::<f64>().map_err(|_| err(format!("row {} column '{}': '{}' is not a number", row + 2, headers[i], f)))
+            f.parse::<f64>().map_err(|_| err(format!("line {line} column '{}': '{}' is not a number", headers[i], f)))
         };
         let time = num(it)?;
         if let Some((a, b)) = time_range {
@@ -243,6 +279,7 @@ pub fn read_csv_columns(
             }
         }
         t.push(time);
+        lines.push(line);
         v.push(num(iv)?);
         s.push(match (sigma, sig_idx) {
             (SigmaSource::Constant(c), _) => *c,
@@ -251,7 +288,7 @@ pub fn read_csv_columns(
             _ => unreachable!("sigma source resolved above"),
         });
     }
-    Ok((t, v, s))
+    Ok(CsvColumns { times: t, values: v, sigmas: s, lines })
 }
 
 #[cfg(test)]

@@ -162,9 +162,8 @@ fn gaussian(options: &toml::Table, ctx: &ModelContext<'_>) -> Result<BuiltModel>
     if let Some(s) = std.iter().find(|s| !(**s > 0.0 && s.is_finite())) {
         return Err(Error::Config(format!("model 'gaussian': options.std must be finite and > 0, got {s}")));
     }
-    if !(o.cost_us >= 0.0 && o.sleep_us >= 0.0) {
-        return Err(Error::Config("model 'gaussian': cost_us and sleep_us must be >= 0".into()));
-    }
+    work::check_us("gaussian", "cost_us", o.cost_us)?;
+    work::check_us("gaussian", "sleep_us", o.sleep_us)?;
     let work_us = work::check_us("gaussian", "work_us", o.work_us)?;
     let spread = work::check_spread("gaussian", "work_spread", o.work_spread)?;
     let work = Work::micros(work_us).with_spread(spread, mean[0], std[0]);
@@ -227,15 +226,22 @@ fn linear(options: &toml::Table) -> Result<BuiltModel> {
     if !(o.t_end >= o.t_start) || !o.t_start.is_finite() || !o.t_end.is_finite() {
         return Err(Error::Config(format!("model 'linear': t_end ({}) must be >= t_start ({})", o.t_end, o.t_start)));
     }
-    let n = (o.t_end - o.t_start).floor() as usize + 1;
+    work::check_us("linear", "sleep_us", o.sleep_us)?;
+    let n = crate::limits::time_points("model 'linear': options t_start..t_end", o.t_start, o.t_end)?;
     let times: Vec<f64> = (0..n).map(|i| o.t_start + i as f64).collect();
     Ok(BuiltModel::Runner(Arc::new(LinearModel {
         times: Arc::new(times),
         names: Arc::new(vec!["y".to_string()]),
         t0: o.t0,
-        sleep: Duration::from_secs_f64(o.sleep_us * 1e-6),
+        sleep: micros(o.sleep_us),
         work: Work::micros(work::check_us("linear", "work_us", o.work_us)?),
     })))
+}
+
+/// `us` µs as a Duration (0 for negative or NaN, saturating; options are checked
+/// with [`work::check_us`] first).
+fn micros(us: f64) -> Duration {
+    Duration::try_from_secs_f64(us * 1e-6).unwrap_or(if us > 0.0 { Duration::MAX } else { Duration::ZERO })
 }
 
 #[derive(Deserialize)]
@@ -311,7 +317,7 @@ pub struct Costly<D> {
 impl<D> Costly<D> {
     /// Wrap `inner`, busy-waiting `cost_us` and sleeping `sleep_us` µs per evaluation.
     pub fn new(inner: D, cost_us: f64, sleep_us: f64) -> Self {
-        Self { inner, busy: Duration::from_secs_f64(cost_us * 1e-6), sleep: Duration::from_secs_f64(sleep_us * 1e-6) }
+        Self { inner, busy: micros(cost_us), sleep: micros(sleep_us) }
     }
 }
 

@@ -854,6 +854,11 @@ fn forcing_from_options(t: &toml::Table, base_dir: &Path) -> Result<Forcing> {
         return Forcing::from_csv(&path, &cols, range);
     }
     let first = first.unwrap_or(0.0);
+    match (n_years, last) {
+        (Some(n), None) => crate::limits::check_time_points("two_layer: forcing.n_years", n)?,
+        (None, Some(l)) => crate::limits::check_time_points("two_layer: forcing first_year..last_year", l - first + 1.0)?,
+        _ => {}
+    }
     let n = match (n_years, last) {
         (Some(n), None) if n >= 1.0 && n.fract() == 0.0 => n as usize,
         (None, Some(l)) if l >= first => (l - first) as usize + 1,

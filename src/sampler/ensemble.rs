@@ -244,8 +244,37 @@ impl<D: LogDensity> EnsembleSampler<D> {
         if n / 2 > u32::MAX as usize {
             return Err(Error::InvalidSampler(format!("n_walkers = {n} is too large (at most 2 × {})", u32::MAX)));
         }
+        // Walker state (positions, ln p, blobs, 4 RNG words, accepted) plus the
+        // half-ensemble buffers of a step (proposal, ln p, blobs, z, u and their logs, decision).
+        let (d, nb) = (dim as u128, self.density.n_blobs() as u128);
+        let per_walker = 8 * (d + nb + 6) + 4 * (d + nb + 7);
+        crate::limits::check_memory(
+            crate::limits::product(&[n as u128, per_walker]),
+            || format!("the state of {n} walkers × {dim} parameters"),
+            "use fewer walkers",
+        )?;
         self.n_walkers = n;
         Ok(self)
+    }
+
+    /// Check that a run of `n_steps` with `opts` can keep its chain in memory
+    /// ([`crate::limits::check_memory`]): `n_steps / thin + 1` rows × walkers ×
+    /// (parameters + ln p + stored blobs) doubles. [`EnsembleSampler::run_with_sink`]
+    /// checks this before it allocates; callers that create files first can check earlier.
+    pub fn check_run_memory(&self, n_steps: u64, opts: &RunOptions) -> Result<()> {
+        let (nw, dim) = (self.n_walkers, self.density.dim());
+        let nb = if opts.store_blobs { self.density.n_blobs() } else { 0 };
+        let rows = (n_steps / opts.thin.max(1) as u64) as u128 + 1;
+        crate::limits::check_memory(
+            crate::limits::product(&[rows, nw as u128, (dim + 1 + nb) as u128, 8]),
+            || {
+                format!(
+                    "keeping {n_steps} steps (thin {}) × {nw} walkers × ({dim} parameters + ln p + {nb} blobs) in memory",
+                    opts.thin
+                )
+            },
+            "run fewer steps at a time (continue with `climcal resume --steps N`), store fewer rows with a larger [sampler] thin, or set [output] blobs = false",
+        )
     }
 
     /// Stretch scale `a > 1` (default `2.0`).
@@ -460,6 +489,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
         if opts.thin == 0 {
             return Err(Error::InvalidSampler("thin must be >= 1".into()));
         }
+        self.check_run_memory(n_steps, opts)?;
         let nb = if opts.store_blobs { self.density.n_blobs() } else { 0 };
         let eval_nb = self.density.n_blobs();
         let half = nw / 2;

@@ -28,16 +28,32 @@ fn h5<'a>(path: &'a Path, what: &str) -> impl Fn(hdf5::Error) -> Error + 'a {
     move |e| ferr(path, format!("{what}: {e}"))
 }
 
+/// A real lock conflict (another process holds the file's lock), as HDF5's sec2
+/// driver reports it: "unable to lock file, errno = 11, error message = 'Resource
+/// temporarily unavailable'". Corrupt files ("unable to read superblock", "truncated
+/// file") must not match: they fail at once.
 fn is_lock_error(e: &hdf5::Error) -> bool {
-    let m = e.to_string().to_lowercase();
-    m.contains("lock") || m.contains("temporarily unavailable")
+    is_lock_message(&e.to_string())
+}
+
+fn is_lock_message(m: &str) -> bool {
+    let m = m.to_lowercase();
+    m.contains("unable to lock file") || m.contains("resource temporarily unavailable") || m.contains("errno = 11,")
+}
+
+fn open_write(path: &Path) -> hdf5::Result<File> {
+    File::open_rw(path)
+}
+
+fn create_file(path: &Path) -> hdf5::Result<File> {
+    File::create(path)
 }
 
 /// Open with retries while another process holds the lock.
 fn open_retry(path: &Path, write: bool) -> Result<File> {
     let t0 = Instant::now();
     loop {
-        let r = if write { File::open_rw(path) } else { File::open(path) };
+        let r = if write { open_write(path) } else { File::open(path) };
         match r {
             Ok(f) => return Ok(f),
             Err(e) if is_lock_error(&e) && t0.elapsed() < LOCK_RETRY_FOR => std::thread::sleep(LOCK_RETRY_PAUSE),
@@ -245,6 +261,9 @@ impl HdfSink {
     /// can still be resumed. `n_blobs` blob values are stored per walker and row
     /// (0 = none). An existing file is an error unless `overwrite`.
     pub fn create(path: &Path, meta: &ChainMeta, state: &SamplerState, n_blobs: usize, overwrite: bool) -> Result<Self> {
+        if path.is_dir() {
+            return Err(ferr(path, "is a directory; give a file name for the chain file"));
+        }
         if path.exists() && !overwrite {
             return Err(ferr(
                 path,
@@ -274,16 +293,23 @@ impl HdfSink {
             ckpt_seconds: 0.0,
             n_ckpt: 0,
         };
-        let f = File::create(&tmp).map_err(h5(path, "cannot create"))?;
-        let e = h5(path, "cannot write");
-        create_mcmc(&f, nw, dim, n_blobs).map_err(&e)?;
-        let c = f.create_group("climcal").map_err(&e)?;
-        write_meta(&c, meta).map_err(&e)?;
-        f.flush().map_err(&e)?;
-        drop(c);
-        f.close().map_err(&e)?;
-        sink.commit(None, state)?;
-        std::fs::rename(&tmp, path).map_err(|err| ferr(path, format!("cannot move {} into place: {err}", tmp.display())))?;
+        let mut build = || -> Result<()> {
+            let f = create_file(&tmp).map_err(h5(path, "cannot create"))?;
+            let e = h5(path, "cannot write");
+            create_mcmc(&f, nw, dim, n_blobs).map_err(&e)?;
+            let c = f.create_group("climcal").map_err(&e)?;
+            write_meta(&c, meta).map_err(&e)?;
+            f.flush().map_err(&e)?;
+            drop(c);
+            f.close().map_err(&e)?;
+            sink.commit(None, state)?;
+            std::fs::rename(&tmp, path).map_err(|err| ferr(path, format!("cannot move {} into place: {err}", tmp.display())))
+        };
+        if let Err(e) = build() {
+            // Leave nothing behind: the file at `path` (if any) is untouched.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         sink.path = path.to_path_buf();
         Ok(sink)
     }
@@ -466,13 +492,13 @@ fn read_point(f: &File, path: &Path) -> Result<ResumePoint> {
         ferr(path, "has no 'climcal' group (an emcee file or a saved chain): it holds no sampler state to resume from")
     })?;
     let meta = read_meta(&c);
-    let rows = get_attr::<i64>(&g, "iteration").map_err(h5(path, "mcmc.iteration"))? as usize;
+    let rows = committed_rows(&g, path)?;
     let slot = best_slot(&c, rows).ok_or_else(|| {
         ferr(path, format!("has no complete sampler state for its {rows} committed rows (corrupt, or written by Chain::save); it cannot be resumed"))
     })?;
     let e = h5(path, "corrupt sampler state");
-    let nw = get_attr::<i64>(&g, "nwalkers").map_err(&e)? as usize;
-    let dim = get_attr::<i64>(&g, "ndim").map_err(&e)? as usize;
+    let nw = count_attr(&g, "nwalkers", path)?;
+    let dim = count_attr(&g, "ndim", path)?;
     let positions = slot.dataset("positions").and_then(|d| d.read_raw::<f64>()).map_err(&e)?;
     let ln_probs = slot.dataset("ln_probs").and_then(|d| d.read_raw::<f64>()).map_err(&e)?;
     let blobs = slot.dataset("blobs").and_then(|d| d.read_raw::<f64>()).unwrap_or_default();
@@ -481,6 +507,7 @@ fn read_point(f: &File, path: &Path) -> Result<ResumePoint> {
     if positions.len() != nw * dim || ln_probs.len() != nw || words.len() != nw * 4 || accepted.len() != nw {
         return Err(ferr(path, "sampler state has the wrong shape (corrupt file)"));
     }
+    check_writable_layout(&g, &c, path, rows, nw, dim, blobs.len() / nw.max(1))?;
     let rngs = words.chunks_exact(4).map(|w| rng_from_words([w[0], w[1], w[2], w[3]])).collect();
     let state = SamplerState {
         positions,
@@ -496,6 +523,100 @@ fn read_point(f: &File, path: &Path) -> Result<ResumePoint> {
     Ok(ResumePoint { state, meta, rows })
 }
 
+/// `mcmc.iteration`, the committed rows: an error naming the file when it is
+/// missing, not an integer, or negative.
+fn committed_rows(g: &Group, path: &Path) -> Result<usize> {
+    let it = get_attr::<i64>(g, "iteration").map_err(h5(path, "mcmc attribute 'iteration' (the committed rows)"))?;
+    usize::try_from(it)
+        .map_err(|_| ferr(path, format!("mcmc attribute 'iteration' is {it}, a negative row count: the file is corrupt")))
+}
+
+/// A positive count attribute of `mcmc` (`nwalkers`, `ndim`).
+fn count_attr(g: &Group, name: &str, path: &Path) -> Result<usize> {
+    let v = get_attr::<i64>(g, name).map_err(h5(path, &format!("mcmc attribute '{name}'")))?;
+    match usize::try_from(v) {
+        Ok(n) if n > 0 && n <= u32::MAX as usize => Ok(n),
+        _ => Err(ferr(path, format!("mcmc attribute '{name}' is {v}: the file is corrupt"))),
+    }
+}
+
+/// Before a resume changes anything: every dataset and attribute a checkpoint
+/// will write exists with the type and shape the append needs (datasets that grow
+/// must be chunked with an unlimited first axis), so a damaged file is refused
+/// untouched instead of failing at the first checkpoint.
+#[allow(clippy::too_many_arguments)]
+fn check_writable_layout(g: &Group, c: &Group, path: &Path, rows: usize, nw: usize, dim: usize, nb_state: usize) -> Result<()> {
+    let bad = |what: &str, why: String| ferr(path, format!("{what} {why}; the file is damaged and cannot be resumed"));
+    let dataset = |name: &str, tail: &[usize], grows: bool| -> Result<()> {
+        let what = format!("mcmc/{name}");
+        let ds = g.dataset(name).map_err(|_| bad(&what, "is missing".into()))?;
+        if !ds.dtype().map(|t| t.is::<f64>()).unwrap_or(false) {
+            return Err(bad(&what, "is not float64".into()));
+        }
+        let shape = ds.shape();
+        if grows {
+            let ok = shape.len() == tail.len() + 1 && shape[1..] == *tail && shape[0] >= rows;
+            if !ok {
+                return Err(bad(&what, format!("has shape {shape:?}, expected ({rows} or more, {})", join(tail))));
+            }
+            let unlimited = ds.space().map(|s| s.maxdims().first().copied().flatten().is_none()).unwrap_or(false);
+            if !ds.is_chunked() || !unlimited {
+                return Err(bad(&what, "cannot grow (not chunked with an unlimited first axis)".into()));
+            }
+        } else if shape != tail {
+            return Err(bad(&what, format!("has shape {shape:?}, expected ({})", join(tail))));
+        }
+        Ok(())
+    };
+    dataset("chain", &[nw, dim], true)?;
+    dataset("log_prob", &[nw], true)?;
+    dataset("accepted", &[nw], false)?;
+    let has_blobs = g
+        .attr("has_blobs")
+        .and_then(|a| a.read_scalar::<bool>())
+        .map_err(|_| bad("mcmc attribute 'has_blobs'", "is missing or not a boolean".into()))?;
+    match g.dataset("blobs") {
+        Ok(d) => {
+            let nb = d.shape().get(2).copied().unwrap_or(0);
+            dataset("blobs", &[nw, nb], true)?;
+            if nb_state != 0 && nb_state != nb {
+                return Err(bad("mcmc/blobs", format!("has {nb} values per walker but the sampler state {nb_state}")));
+            }
+        }
+        Err(_) if has_blobs => return Err(bad("mcmc/blobs", "is missing but mcmc attribute 'has_blobs' is true".into())),
+        Err(_) => {}
+    }
+    // Attributes a checkpoint overwrites: present ones must read as their type.
+    let numeric = |loc: &Group, group: &str, name: &str, float: bool| -> Result<()> {
+        if loc.attr(name).is_err() {
+            return Ok(());
+        }
+        let ok = if float { get_attr::<f64>(loc, name).is_ok() } else { get_attr::<i64>(loc, name).is_ok() };
+        if !ok {
+            return Err(bad(&format!("{group} attribute '{name}'"), "is not a number".into()));
+        }
+        Ok(())
+    };
+    for (name, float) in [
+        ("wall_seconds", true),
+        ("checkpoint_seconds", true),
+        ("n_checkpoints", false),
+        ("ranks", false),
+        ("threads", false),
+        ("n_steps_target", false),
+    ] {
+        numeric(c, "climcal", name, float)?;
+    }
+    for name in ["nwalkers", "ndim"] {
+        numeric(g, "mcmc", name, false)?;
+    }
+    Ok(())
+}
+
+fn join(v: &[usize]) -> String {
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+}
+
 /// Read the committed sampler state and metadata of a climcal chain file (without
 /// changing it).
 pub fn read_resume(path: &Path) -> Result<ResumePoint> {
@@ -509,9 +630,9 @@ pub fn read_chain(path: &Path) -> Result<(Chain, Option<ChainMeta>)> {
     let f = open_retry(path, false)?;
     let g = f.group("mcmc").map_err(|_| ferr(path, "has no 'mcmc' group: not a climcal or emcee chain file"))?;
     let e = h5(path, "corrupt or truncated");
-    let nw = get_attr::<i64>(&g, "nwalkers").map_err(&e)? as usize;
-    let dim = get_attr::<i64>(&g, "ndim").map_err(&e)? as usize;
-    let rows = get_attr::<i64>(&g, "iteration").map_err(&e)?.max(0) as usize;
+    let nw = count_attr(&g, "nwalkers", path)?;
+    let dim = count_attr(&g, "ndim", path)?;
+    let rows = committed_rows(&g, path)?;
     let ds = g.dataset("chain").map_err(&e)?;
     let shape = ds.shape();
     if shape.len() != 3 || shape[1] != nw || shape[2] != dim || shape[0] < rows {
@@ -574,7 +695,7 @@ fn default_names(dim: usize) -> Vec<String> {
 pub fn write_chain(path: &Path, chain: &Chain, meta: Option<&ChainMeta>) -> Result<()> {
     let e = h5(path, "cannot write");
     let (nw, dim, nb) = (chain.n_walkers(), chain.dim(), chain.n_blobs());
-    let f = File::create(path).map_err(h5(path, "cannot create"))?;
+    let f = create_file(path).map_err(h5(path, "cannot create"))?;
     let g = create_mcmc(&f, nw, dim, nb).map_err(&e)?;
     let r = append_rows(&g, chain, 0..chain.n_rows(), 0).map_err(&e)?;
     let acc = emcee_accepted(chain.accepted(), r, chain.n_steps());

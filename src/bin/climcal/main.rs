@@ -265,6 +265,12 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         Some(p) => p.clone(),
         None => cfg.output_path(),
     };
+    if out.is_dir() {
+        return Err(Error::ChainFile {
+            path: out,
+            reason: "is a directory; give a file name for the chain file (e.g. -o DIR/run.h5)".into(),
+        });
+    }
     if out.exists() && !a.force {
         return Err(Error::ChainFile {
             path: out,
@@ -281,11 +287,13 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let seed = a.seed.unwrap_or_else(|| cfg.seed_or_random());
     let steps = a.steps.unwrap_or(cfg.file.sampler.n_steps);
     let executor = make_executor(a.common.threads, &cfg)?;
+    // Sizes first: nothing is optimised, evaluated or written for a run that cannot fit.
+    let opts = RunOptions { stop: Some(stop_flag()), ..cfg.run_options() };
+    cfg.sampler(&problem, seed, executor.clone())?.check_run_memory(steps, &opts)?;
     let problem = resolve_best_init(problem, a.init.as_deref(), seed, a.common.threads)?;
     let info = executor.info();
     let sampler = cfg.sampler(&problem, seed, executor)?;
     let mut state = problem.initial_state(&sampler)?;
-    let opts = RunOptions { stop: Some(stop_flag()), ..cfg.run_options() };
     let n_blobs = if opts.store_blobs { problem.density.n_blobs() } else { 0 };
     let mut meta = meta_for(&cfg, &problem, seed);
     meta.n_steps_target = steps;
@@ -315,7 +323,10 @@ fn cmd_resume(a: ResumeArgs) -> Result<ExitCode> {
             reason: "holds no run file (written by the library, not `climcal run`); resume it from Rust or Python".into(),
         });
     }
-    let cfg = RunConfig::from_toml_str(&meta.config_toml, &meta.config_dir)?;
+    let cfg = RunConfig::from_toml_str(&meta.config_toml, &meta.config_dir).map_err(|e| Error::ChainFile {
+        path: file.clone(),
+        reason: format!("its stored run file cannot be used ({e}); the file is damaged or was edited — start a new run"),
+    })?;
     if let Some(p) = &a.config {
         let other = RunConfig::load(p)?;
         let diffs = cfg.resume_differences(&other);
@@ -360,12 +371,13 @@ fn cmd_resume(a: ResumeArgs) -> Result<ExitCode> {
     let executor = make_executor(a.common.threads, &cfg)?;
     let info = executor.info();
     let sampler = cfg.sampler(&problem, meta.seed, executor)?;
-    let (mut sink, point) = HdfSink::open_resume(file)?;
-    let mut state = point.state;
     let opts = RunOptions { stop: Some(stop_flag()), ..cfg.run_options() };
-    if opts.thin != point.meta.thin {
+    if opts.thin != meta.thin {
         return Err(Error::ChainFile { path: file.clone(), reason: "thin differs from the stored run".into() });
     }
+    sampler.check_run_memory(steps, &opts)?;
+    let (mut sink, point) = HdfSink::open_resume(file)?;
+    let mut state = point.state;
     sink.set_run_info(info.ranks, info.threads_per_rank, state.iteration + steps)?;
     if steps == 0 {
         tracing::info!(
