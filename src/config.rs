@@ -87,6 +87,9 @@ pub struct RunFile {
     /// `[output]`.
     #[serde(default)]
     pub output: OutputConfig,
+    /// `[ensemble]`: prior-ensemble settings and constraints (`climcal ensemble`;
+    /// see [`crate::ensemble::spec`]).
+    pub ensemble: Option<crate::ensemble::spec::EnsembleSpec>,
 }
 
 /// One `[parameters.NAME]` entry.

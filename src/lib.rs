@@ -26,6 +26,7 @@ pub mod config;
 pub mod density;
 pub mod diagnostics;
 pub mod distribution;
+pub mod ensemble;
 pub mod error;
 pub mod executor;
 pub mod likelihood;

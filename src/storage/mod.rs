@@ -34,6 +34,8 @@ use crate::error::{Error, Result};
 use crate::sampler::{Chain, CheckpointSink, RunOptions, SamplerState};
 
 #[cfg(feature = "hdf5")]
+pub mod ensemble;
+#[cfg(feature = "hdf5")]
 pub mod hdf;
 
 #[cfg(feature = "hdf5")]

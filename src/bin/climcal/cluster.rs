@@ -12,7 +12,6 @@ use climcal::config::RunConfig;
 use climcal::error::Result;
 use climcal::executor::mpi::{self, MpiExecutor, MpiWorld};
 use climcal::executor::{Executor, RayonExecutor};
-use climcal::optimizer::Objective;
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static SHARED: AtomicBool = AtomicBool::new(false);
@@ -35,12 +34,12 @@ fn threads_or_default(threads: Option<usize>) -> usize {
 }
 
 /// Rank 0: send the validated run file to the workers, then build the executor.
-pub fn coordinator_executor(threads: Option<usize>, cfg: &RunConfig, objective: Option<Objective>) -> Result<Arc<dyn Executor>> {
+pub fn coordinator_executor(threads: Option<usize>, cfg: &RunConfig, tag: &str) -> Result<Arc<dyn Executor>> {
     if threads == Some(0) {
         return Err(climcal::Error::InvalidSampler("--threads must be >= 1".into()));
     }
     // First line: what the workers evaluate (see `super::evaluated_density`).
-    let payload = format!("{}\n{}\n{}", super::objective_tag(objective), cfg.base_dir.display(), cfg.text);
+    let payload = format!("{tag}\n{}\n{}", cfg.base_dir.display(), cfg.text);
     mpi::broadcast_text(Some(&payload));
     SHARED.store(true, Ordering::SeqCst);
     let exec = Arc::new(MpiExecutor::new(RayonExecutor::with_threads(threads_or_default(threads))?)?);
@@ -92,8 +91,14 @@ pub fn worker(rank: usize, threads: Option<usize>) -> ExitCode {
     };
     let (tag, rest) = payload.split_once('\n').unwrap_or(("sample", ""));
     let (dir, text) = rest.split_once('\n').unwrap_or((".", ""));
-    let r = RunConfig::from_toml_str(text, dir).and_then(|cfg| cfg.build_problem()).and_then(|problem| {
+    let r = RunConfig::from_toml_str(text, dir).and_then(|cfg| {
         let local = RayonExecutor::with_threads(threads_or_default(threads))?;
+        if tag == "ensemble" {
+            // Ensemble members: the same per-member evaluation rank 0 builds.
+            let setup = super::ensemble::build(&cfg)?;
+            return mpi::run_worker(&*setup.model, &local);
+        }
+        let problem = cfg.build_problem()?;
         let density = super::evaluated_density(&problem, super::objective_from_tag(tag));
         mpi::run_worker(&*density, &local)
     });

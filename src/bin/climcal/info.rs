@@ -31,6 +31,10 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    #[cfg(feature = "hdf5")]
+    if climcal::storage::ensemble::is_ensemble_file(&a.file) {
+        return super::ensemble::cmd_info_ensemble(&a.file, a.json);
+    }
     let (chain, meta) = read_chain(&a.file)?;
     let rows = chain.n_rows();
     let discard_steps = a.discard;
@@ -170,7 +174,7 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
 }
 
 /// Four significant digits, plain notation for 1e-3 ≤ |x| < 1e5, scientific otherwise.
-fn sig4(x: f64) -> String {
+pub(crate) fn sig4(x: f64) -> String {
     if !x.is_finite() {
         return format!("{x}");
     }

@@ -26,9 +26,11 @@ use climcal::storage::{read_chain, read_resume, ChainMeta, HdfSink};
 
 #[cfg(feature = "mpi")]
 mod cluster;
+mod ensemble;
 mod info;
 mod optimize;
 
+use ensemble::{cmd_ensemble, EnsembleArgs};
 use info::{cmd_info, InfoArgs};
 use optimize::{cmd_optimize, resolve_best_init, OptimizeArgs};
 
@@ -53,6 +55,9 @@ enum Command {
     Info(InfoArgs),
     /// Find the best fit (MAP, or MLE with --mle) of a run file's calibration.
     Optimize(OptimizeArgs),
+    /// Draw a prior ensemble, evaluate it (threads, MPI ranks) into an HDF5 file,
+    /// then filter, weight and draw a constrained ensemble as [ensemble] says.
+    Ensemble(EnsembleArgs),
 }
 
 #[derive(Args)]
@@ -144,12 +149,15 @@ fn main() -> ExitCode {
         Command::Resume(a) => a.common.quiet,
         Command::Info(_) => true,
         Command::Optimize(a) => a.quiet,
+        Command::Ensemble(a) => a.quiet,
     };
     init_logging(quiet);
     // Under mpirun/srun: rank 0 runs the command, the other ranks serve evaluations.
     #[cfg(feature = "mpi")]
     let _mpi = match &cli.command {
-        Command::Run(_) | Command::Resume(_) | Command::Optimize(_) if climcal::executor::mpi::launched_by_mpi() => {
+        Command::Run(_) | Command::Resume(_) | Command::Optimize(_) | Command::Ensemble(_)
+            if climcal::executor::mpi::launched_by_mpi() =>
+        {
             match cluster::start() {
                 Ok(w) => Some(w),
                 Err(e) => {
@@ -167,6 +175,7 @@ fn main() -> ExitCode {
                 Command::Run(a) => a.common.threads,
                 Command::Resume(a) => a.common.threads,
                 Command::Optimize(a) => a.threads,
+                Command::Ensemble(a) => a.threads,
                 Command::Info(_) => None,
             };
             IGNORE_INTERRUPTS.store(true, Ordering::SeqCst);
@@ -178,6 +187,7 @@ fn main() -> ExitCode {
         Command::Resume(a) => cmd_resume(a),
         Command::Info(a) => cmd_info(a),
         Command::Optimize(a) => cmd_optimize(a),
+        Command::Ensemble(a) => cmd_ensemble(a),
     };
     #[cfg(feature = "mpi")]
     cluster::release_workers();
@@ -216,11 +226,17 @@ pub(crate) fn make_executor_for(
     cfg: &RunConfig,
     objective: Option<Objective>,
 ) -> Result<Arc<dyn Executor>> {
+    make_executor_tagged(threads, cfg, objective_tag(objective))
+}
+
+/// As [`make_executor`], telling MPI workers what they evaluate by a tag:
+/// `sample`, `max_posterior`, `max_likelihood` ([`objective_tag`]) or `ensemble`.
+pub(crate) fn make_executor_tagged(threads: Option<usize>, cfg: &RunConfig, tag: &str) -> Result<Arc<dyn Executor>> {
     #[cfg(feature = "mpi")]
     if cluster::active() {
-        return cluster::coordinator_executor(threads, cfg, objective);
+        return cluster::coordinator_executor(threads, cfg, tag);
     }
-    let _ = (cfg, objective);
+    let _ = (cfg, tag);
     local_executor(threads)
 }
 
@@ -529,7 +545,6 @@ fn drive(
     Ok(outcome)
 }
 
-#[cfg(feature = "mpi")]
 /// What MPI workers evaluate, as the first line of the run file rank 0 sends.
 pub(crate) fn objective_tag(objective: Option<Objective>) -> &'static str {
     match objective {
