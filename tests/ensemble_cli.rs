@@ -74,9 +74,13 @@ fn threads_do_not_change_the_ensemble_and_info_reads_it() {
     assert!(text.contains("ensemble of 6000 members") && text.contains("constrained ensemble: 841 members"), "{text}");
     assert!(text.contains("gsat_2003_2022 [K]"), "{text}");
     // The constrained draw is a chain file of one step and 841 walkers.
-    let (chain, meta) = climcal::storage::read_chain(&a).unwrap();
+    let (chain, _) = climcal::storage::read_chain(&a).unwrap();
     assert_eq!((chain.n_walkers(), chain.n_rows(), chain.dim()), (841, 1, 6));
-    assert!(meta.unwrap().blob_names.contains(&"gsat_2003_2022".to_string()));
+    // Outputs, then per-variable log-likelihoods and RMSEs (2 variables): 3 + 2 + 2.
+    assert_eq!(chain.n_blobs(), 7);
+    let names: Vec<hdf5::types::VarLenUnicode> =
+        hdf5::File::open(&a).unwrap().dataset("climcal/derived_names").unwrap().read_raw().unwrap();
+    assert_eq!(names[0].as_str(), "gsat_2003_2022");
 }
 
 #[test]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ._ext import _IMPORT_ERROR, _lib, native
 from .chain import AutocorrError, Chain
+from .ensemble import Ensemble, kish_ess, load_ensemble, weighted_quantile
 from .io import load
 from .progress import ProgressInfo
 
@@ -26,6 +27,7 @@ __all__ = [
     "Bound",
     "Chain",
     "Distribution",
+    "Ensemble",
     "EnsembleSampler",
     "GaussianLikelihood",
     "LogNormal",
@@ -37,7 +39,10 @@ __all__ = [
     "Target",
     "TruncatedNormal",
     "Uniform",
+    "kish_ess",
     "load",
+    "load_ensemble",
+    "weighted_quantile",
 ]
 
 if _lib is not None:

@@ -20,7 +20,8 @@
 //!   `dist` JSON); and the drawn members as a one-step chain: group `mcmc` with
 //!   `nwalkers = M`, `iteration = 1`, `chain (1, M, n_params)`, `log_prob (1, M)`
 //!   (total log-likelihood) and `blobs (1, M, n_quantities)` with their names in
-//!   `climcal/blob_names`, so `climcal info`, `climcal.load` and emcee's
+//!   `climcal/derived_names` (`derived_units`, `derived_descriptions`: the
+//!   per-sample scalars of chain files), so `climcal info`, `climcal.load` and emcee's
 //!   `HDFBackend` read the constrained ensemble as they read a chain.
 //!
 //! A batch is committed by writing its rows, flushing, then raising `committed`
@@ -464,9 +465,31 @@ impl EnsembleFile {
         write_strings(&cl, "units", &h.units).map_err(&e)?;
         write_strings(&cl, "priors", &h.priors).map_err(&e)?;
         write_strings(&cl, "transforms", &vec!["identity".to_string(); dim]).map_err(&e)?;
-        let names: Vec<String> = quantities.iter().map(|(n, _)| n.clone()).collect();
-        if !names.is_empty() {
-            write_strings(&cl, "blob_names", &names).map_err(&e)?;
+        // The quantities are per-member scalars: stored as derived quantities (the
+        // last columns of `mcmc/blobs`, named by `climcal/derived_*`), as chain files
+        // store theirs; `blob_names` would label `variable@time` columns, of which
+        // there are none.
+        if !quantities.is_empty() {
+            let names: Vec<String> = quantities.iter().map(|(n, _)| n.clone()).collect();
+            let units: Vec<String> = names
+                .iter()
+                .map(|n| h.output_names.iter().position(|o| o == n).map(|i| h.output_units[i].clone()).unwrap_or_default())
+                .collect();
+            let descr: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    if let Some(v) = n.strip_prefix("loglike:") {
+                        format!("log-likelihood of {v}")
+                    } else if let Some(v) = n.strip_prefix("rmse:") {
+                        format!("RMSE of the model against {v}")
+                    } else {
+                        "ensemble output".to_string()
+                    }
+                })
+                .collect();
+            write_strings(&cl, "derived_names", &names).map_err(&e)?;
+            write_strings(&cl, "derived_units", &units).map_err(&e)?;
+            write_strings(&cl, "derived_descriptions", &descr).map_err(&e)?;
         }
         cl.new_dataset::<u64>().shape(vec![m]).create("accepted").and_then(|d| d.write_raw(&vec![0u64; m])).map_err(&e)?;
         set_attr(&mc, "iteration", &1i64).map_err(&e)?;
