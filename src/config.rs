@@ -707,7 +707,7 @@ fn diff_tables(prefix: &str, a: &toml::Table, b: &toml::Table, out: &mut Vec<Str
 }
 
 /// FNV-1a digest of a target's data (times, values, σ), so a resume notices changed data files.
-fn target_digest(t: &Target) -> String {
+pub(crate) fn target_digest(t: &Target) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for b in bytes {

@@ -22,6 +22,7 @@
 // so a NaN fails the check instead of slipping through as `x >= limit` would.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod alignment;
 pub mod config;
 pub mod density;
 pub mod diagnostics;

@@ -199,7 +199,10 @@ class EnsembleSampler:
         Raises
         ------
         ValueError
-            When walkers start with log-probability -inf or NaN (named).
+            When walkers start with log-probability -inf or NaN (named). With
+            ``"prior"`` a walker whose draw fails is drawn again from its own
+            stream (deterministically; up to 100 draws) and a warning says how many
+            were redrawn.
         """
         if isinstance(method, str):
             if method == "ball":
@@ -210,12 +213,20 @@ class EnsembleSampler:
                     if missing:
                         raise ValueError(f"initialize('ball'): center lacks {missing}")
                     center = [center[n] for n in self.names]
-                state = self._native.initialize("ball", center=np.asarray(center, dtype=float), radius=float(radius))
+                state, _ = self._native.initialize("ball", center=np.asarray(center, dtype=float), radius=float(radius))
             else:
-                state = self._native.initialize(method)
+                state, redrawn = self._native.initialize(method)
+                if redrawn:
+                    warnings.warn(
+                        f"initialize('prior'): redrew {redrawn} of {self.n_walkers} walkers whose first prior draw "
+                        "made the model fail (error or NaN) or fall outside the data; the first error: "
+                        f"{self._native.python_errors[1]}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
         else:
             pos = np.ascontiguousarray(method, dtype=float)
-            state = self._native.initialize("positions", positions=pos)
+            state, _ = self._native.initialize("positions", positions=pos)
         self.state = state
         return state
 
@@ -341,7 +352,13 @@ class EnsembleSampler:
         n_steps : int
             Steps to add.
         **kwargs
-            ``thin`` must match the file's; ``progress`` and ``checkpoint_every`` as in ``run``.
+            ``thin`` must match the file's (default: the file's); ``progress`` and
+            ``checkpoint_every`` as in ``run``.
+
+        The sampler must describe the same posterior as the file's run: the same
+        model, likelihood (``relative_error``) and target data, or ``resume``
+        refuses, naming what differs. ``self.state`` (the object ``initialize``
+        returned) moves to where the file ends, and on to the end of this run.
 
         Returns
         -------
@@ -351,8 +368,18 @@ class EnsembleSampler:
         from .io import load
 
         path = os.fspath(path)
+        if "overwrite" in kwargs or "checkpoint_path" in kwargs:
+            raise TypeError("resume(path, ...) appends to path: it takes no overwrite= or checkpoint_path=")
         state = self._native.resume_state(path)
-        kwargs.setdefault("thin", int(load(path).thin))
+        file_thin = int(load(path).thin)
+        thin = kwargs.setdefault("thin", file_thin)
+        if thin != file_thin:
+            raise ValueError(f"resume: thin={thin} but {path} was written with thin={file_thin}; resume with thin={file_thin} (or leave thin out)")
+        # The state object this sampler (and its user) holds moves to where the file
+        # ends, so that run(state, ...) after a resume continues the file.
+        if self.state is not None and self.state.n_walkers == state.n_walkers and self.state.ndim == state.ndim:
+            self.state._assign(state)
+            state = self.state
         self.run(state, n_steps, checkpoint_path=path, **kwargs)
         return load(path)
 

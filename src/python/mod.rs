@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 mod builtin;
 mod chain;
 mod distribution;
+mod fingerprint;
 mod optimizer;
 mod parameter;
 mod runner;

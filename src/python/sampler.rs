@@ -263,6 +263,8 @@ pub(crate) fn build_posterior(
         }
     };
     let post = Posterior::new(params, target.inner.clone(), model, Arc::new(lik)).py()?;
+    // Observation times the model does not cover are named now, not as walkers at -inf later.
+    crate::alignment::probe_alignment(&post).py()?;
     Ok((post, executor, calls))
 }
 
@@ -316,6 +318,11 @@ impl PySamplerState {
     fn failures(&self) -> u64 {
         self.inner.failures
     }
+    /// Become a copy of ``other`` (``sampler.resume`` moves the state object the
+    /// user holds to where the file ends, so that it is not stale).
+    fn _assign(&mut self, other: PyRef<'_, PySamplerState>) {
+        self.inner = other.inner.clone();
+    }
     fn __repr__(&self) -> String {
         format!("SamplerState(iteration={}, n_walkers={}, ndim={})", self.inner.iteration, self.inner.n_walkers, self.inner.dim)
     }
@@ -329,6 +336,8 @@ pub struct PyEnsembleSampler {
     calls: Vec<Arc<PyCalls>>,
     blob_layout: Vec<(String, Vec<f64>)>,
     model_name: String,
+    /// What a resume must match (model, likelihood, target), as in the chain file.
+    fingerprint: String,
 }
 
 fn n_walkers_checked<D: LogDensity>(s: EnsembleSampler<D>, n: Option<usize>) -> PyResult<EnsembleSampler<D>> {
@@ -358,6 +367,7 @@ impl PyEnsembleSampler {
         }
         meta.blob_names = self.blob_layout.iter().flat_map(|(n, ts)| ts.iter().map(move |t| format!("{n}@{t}"))).collect();
         meta.model = self.model_name.clone();
+        meta.fingerprint = self.fingerprint.clone();
         meta.n_steps_target = n_steps_target;
         meta.threads = self.sampler.executor_info().threads_per_rank;
         meta
@@ -386,6 +396,13 @@ impl PyEnsembleSampler {
         }
         let (sink, point) = HdfSink::open_resume(path)?;
         let st = &point.state;
+        let bad = |reason: String| crate::Error::ChainFile { path: path.to_path_buf(), reason };
+        if let Some(d) = super::fingerprint::mismatch(&point.meta.fingerprint, &meta.fingerprint) {
+            return Err(bad(format!("holds a run of another posterior ({d}); write to another checkpoint_path")));
+        }
+        if st.iteration == state.iteration && point.meta.thin != thin {
+            return Err(bad(format!("was written with thin={}; continue it with thin={}", point.meta.thin, point.meta.thin)));
+        }
         if st.n_walkers == state.n_walkers
             && st.dim == state.dim
             && st.iteration == state.iteration
@@ -399,7 +416,8 @@ impl PyEnsembleSampler {
             path: path.to_path_buf(),
             reason: format!(
                 "exists and holds another run (iteration {}, {} walkers × {:?}; this run is at iteration {} with {} walkers × {:?}); \
-                 remove it, choose another checkpoint_path, or continue it with sampler.resume(path)",
+                 remove it, choose another checkpoint_path, or continue it with sampler.resume(path) \
+                 (after a resume, sampler.state is where the file ends)",
                 st.iteration, st.n_walkers, point.meta.names, state.iteration, state.n_walkers, meta.names
             ),
         })
@@ -441,7 +459,9 @@ impl PyEnsembleSampler {
         let post = Arc::new(post);
         let density = Arc::new(DynDensity { inner: post.clone(), posterior: Some(post) });
         let sampler = n_walkers_checked(EnsembleSampler::new(density.clone(), seed), n_walkers)?.with_executor(executor);
-        Ok(Self { sampler, density, calls, blob_layout, model_name: runner.name.clone() })
+        let rel = likelihood.as_deref().map(|l| l.inner.relative_error).unwrap_or_default();
+        let fingerprint = super::fingerprint::of_run(&runner.name, rel, &target.inner);
+        Ok(Self { sampler, density, calls, blob_layout, model_name: runner.name.clone(), fingerprint })
     }
 
     /// Sampler for a plain log-probability function of a 1-D array (emcee's
@@ -478,12 +498,20 @@ impl PyEnsembleSampler {
         let inner = Arc::new(PyLogProb { f: f_density, dim: ndim, names, calls: calls.clone() });
         let density = Arc::new(DynDensity { inner, posterior: None });
         let sampler = n_walkers_checked(EnsembleSampler::new(density.clone(), seed), n_walkers)?.with_executor(executor);
-        Ok(Self { sampler, density, calls: vec![calls], blob_layout: Vec::new(), model_name: "log_prob_fn".into() })
+        Ok(Self {
+            sampler,
+            density,
+            calls: vec![calls],
+            blob_layout: Vec::new(),
+            model_name: "log_prob_fn".into(),
+            fingerprint: String::new(),
+        })
     }
 
     /// Place the walkers: ``method`` is ``"prior"`` (independent prior draws),
     /// ``"ball"`` (Gaussian ball of ``radius`` around ``center``, in the sampler's
     /// space) or ``"positions"`` (``positions``: physical values, ``(n_walkers, ndim)``).
+    /// Returns ``(state, walkers redrawn from the prior because their first draw failed)``.
     #[pyo3(signature = (method="prior", center=None, radius=1e-3, positions=None))]
     fn initialize(
         &self,
@@ -492,7 +520,7 @@ impl PyEnsembleSampler {
         center: Option<&Bound<'_, PyAny>>,
         radius: f64,
         positions: Option<PyReadonlyArray2<'_, f64>>,
-    ) -> PyResult<PySamplerState> {
+    ) -> PyResult<(PySamplerState, usize)> {
         let m = match method {
             "prior" => {
                 if self.density.posterior.is_none() {
@@ -524,12 +552,18 @@ impl PyEnsembleSampler {
             }
         };
         let has_prior = self.density.posterior.is_some();
-        let r = py.detach(|| if has_prior { self.sampler.initialize(m) } else { self.sampler.initialize_without_prior(m) });
+        let r = py.detach(|| {
+            if has_prior {
+                self.sampler.initialize_counted(m)
+            } else {
+                self.sampler.initialize_without_prior(m).map(|s| (s, 0))
+            }
+        });
         if let Some(e) = self.take_interrupt() {
             return Err(e);
         }
-        let inner = r.py().map_err(|e| self.with_model_error(e, py))?;
-        Ok(PySamplerState { inner, density: self.density.clone() })
+        let (inner, redrawn) = r.py().map_err(|e| self.with_model_error(e, py))?;
+        Ok((PySamplerState { inner, density: self.density.clone() }, redrawn))
     }
 
     /// Run ``n_steps`` steps from ``state`` (updated in place). Returns
@@ -614,6 +648,11 @@ impl PyEnsembleSampler {
         }
         if point.meta.names != mine.names {
             return Err(bad(format!("holds parameters {:?} but this sampler has {:?}", point.meta.names, mine.names)));
+        }
+        if let Some(d) = super::fingerprint::mismatch(&point.meta.fingerprint, &self.fingerprint) {
+            return Err(bad(format!(
+                "was run with another posterior ({d}); resume with the sampler that wrote it, or start a new run in another file"
+            )));
         }
         let given = |v: &Vec<String>| v.iter().all(|p| !p.is_empty());
         if given(&point.meta.priors) && given(&mine.priors) && point.meta.priors != mine.priors {

@@ -208,6 +208,10 @@ pub struct EnsembleSampler<D> {
     inline_serial: bool,
 }
 
+/// Prior draws per walker before [`EnsembleSampler::initialize`] with
+/// [`InitMethod::Prior`] gives up on a walker whose draws all fail.
+pub const MAX_PRIOR_DRAWS: usize = 100;
+
 /// Default number of walkers for `dim` parameters: `max(2·dim, 32)`, rounded up to even.
 pub fn default_n_walkers(dim: usize) -> usize {
     let n = (2 * dim).max(32);
@@ -360,21 +364,96 @@ impl<D: LogDensity> EnsembleSampler<D> {
     }
 
     /// Place walkers and evaluate them. Errors naming the walkers whose
-    /// log-probability is −∞ or NaN.
+    /// log-probability is −∞ or NaN. With [`InitMethod::Prior`] a walker whose
+    /// draw fails (the model errs or gives NaN there) is drawn again from its own
+    /// stream, up to [`MAX_PRIOR_DRAWS`] draws ([`EnsembleSampler::initialize_counted`]
+    /// says how many walkers were redrawn).
     pub fn initialize(&self, method: InitMethod) -> Result<SamplerState>
     where
         D: PriorSampler,
     {
-        self.initialize_with(method, Some(&self.density as &dyn PriorSampler))
+        self.initialize_counted(method).map(|(s, _)| s)
+    }
+
+    /// As [`EnsembleSampler::initialize`], also returning how many walkers were
+    /// redrawn from the prior because their first draw failed (0 for other methods).
+    /// Deterministic: redraws continue each walker's own stream.
+    pub fn initialize_counted(&self, method: InitMethod) -> Result<(SamplerState, usize)>
+    where
+        D: PriorSampler,
+    {
+        let redraw = matches!(method, InitMethod::Prior);
+        let (pos, rngs) = self.place(method, Some(&self.density as &dyn PriorSampler))?;
+        if !redraw {
+            return self.state_from_positions(pos, rngs).map(|s| (s, 0));
+        }
+        self.state_redrawing(pos, rngs, &self.density)
     }
 
     /// As [`EnsembleSampler::initialize`] for densities without a prior to draw from
     /// (`InitMethod::Prior` is then an error).
     pub fn initialize_without_prior(&self, method: InitMethod) -> Result<SamplerState> {
-        self.initialize_with(method, None)
+        let (pos, rngs) = self.place(method, None)?;
+        self.state_from_positions(pos, rngs)
     }
 
-    fn initialize_with(&self, method: InitMethod, prior: Option<&dyn PriorSampler>) -> Result<SamplerState> {
+    /// Evaluate prior draws; redraw the walkers whose value is −∞ or NaN (each from
+    /// its own stream, all of a round in one batch) up to [`MAX_PRIOR_DRAWS`] draws.
+    fn state_redrawing(
+        &self,
+        mut positions: Vec<f64>,
+        mut rngs: Vec<Pcg64>,
+        prior: &dyn PriorSampler,
+    ) -> Result<(SamplerState, usize)> {
+        let (nw, dim, nb) = (self.n_walkers, self.density.dim(), self.density.n_blobs());
+        let mut lp = vec![0.0; nw];
+        let mut blobs = vec![0.0; nw * nb];
+        let mut failures = self.executor.evaluate(&self.density, &positions, &mut lp, &mut blobs).failures;
+        let mut redrawn = vec![false; nw];
+        for _ in 1..MAX_PRIOR_DRAWS {
+            let bad: Vec<usize> = (0..nw).filter(|&k| !lp[k].is_finite()).collect();
+            if bad.is_empty() {
+                break;
+            }
+            let mut pts = vec![0.0; bad.len() * dim];
+            for (j, &k) in bad.iter().enumerate() {
+                prior.sample_prior(&mut rngs[k], &mut pts[j * dim..(j + 1) * dim]);
+                redrawn[k] = true;
+            }
+            let mut l = vec![0.0; bad.len()];
+            let mut b = vec![0.0; bad.len() * nb];
+            failures += self.executor.evaluate(&self.density, &pts, &mut l, &mut b).failures;
+            for (j, &k) in bad.iter().enumerate() {
+                positions[k * dim..(k + 1) * dim].copy_from_slice(&pts[j * dim..(j + 1) * dim]);
+                lp[k] = l[j];
+                blobs[k * nb..(k + 1) * nb].copy_from_slice(&b[j * nb..(j + 1) * nb]);
+            }
+        }
+        let bad: Vec<usize> = (0..nw).filter(|&k| !lp[k].is_finite()).collect();
+        if !bad.is_empty() {
+            return Err(Error::InvalidSampler(format!(
+                "initialising from the prior: after {MAX_PRIOR_DRAWS} prior draws each, {} walker(s) {bad:?} still have \
+                 log-probability -inf or NaN (the model fails, gives NaN or does not cover the observation times \
+                 for every draw); check that the model runs over the prior's range",
+                bad.len()
+            )));
+        }
+        let state = SamplerState {
+            positions,
+            ln_probs: lp,
+            blobs,
+            rngs,
+            iteration: 0,
+            accepted: vec![0; nw],
+            failures,
+            n_walkers: nw,
+            dim,
+        };
+        Ok((state, redrawn.iter().filter(|r| **r).count()))
+    }
+
+    /// Initial sampler-space positions and the walkers' streams (after the draws).
+    fn place(&self, method: InitMethod, prior: Option<&dyn PriorSampler>) -> Result<(Vec<f64>, Vec<Pcg64>)> {
         let (nw, dim) = (self.n_walkers, self.density.dim());
         let mut rngs = walker_rngs(self.seed, nw);
         let mut pos = vec![0.0; nw * dim];
@@ -420,7 +499,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
                 }
             }
         }
-        self.state_from_positions(pos, rngs)
+        Ok((pos, rngs))
     }
 
     /// Evaluate given sampler-space positions with given streams.

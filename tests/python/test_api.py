@@ -144,7 +144,7 @@ def test_target_from_dataframe():
     assert isinstance(t, climcal.Target)
     np.testing.assert_allclose(t.get("tas")["times"], [1850, 1851])  # NaN rows dropped
     df2 = pd.DataFrame({"gmst": [1.0, 2.0, 4.0]}, index=[1850.0, 1851.0, 1852.0])
-    t = climcal.Target.from_dataframe(df2, relative_error=0.5, reference_period=(1850, 1851))
+    t = climcal.Target.from_dataframe(df2, relative_error=0.5, sigma_floor=0.1, reference_period=(1850, 1851))
     assert t.variables == ["gmst"]
     np.testing.assert_allclose(t.get("gmst")["uncertainties"], [0.5, 1.0, 2.0])
     np.testing.assert_allclose(t.get("gmst")["values"], [-0.5, 0.5, 2.5])

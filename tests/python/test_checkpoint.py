@@ -86,7 +86,10 @@ def test_interrupted_run_has_its_checkpoint_and_resumes_exactly(params, target, 
         s.run(state, n_steps=40, checkpoint_every=1000, checkpoint_path=path, progress=False)
     saved = climcal.load(path)
     assert saved.n_rows == state.iteration > 0
-    full = make(params, target).resume(path, n_steps=40 - state.iteration, progress=False)
+    # Resumed with the same (Python) model: a built-in model would be another posterior.
+    again = climcal.ModelRunner(model_factory=one_box_python, output_variables=["tas"], times=TIMES)
+    s2 = climcal.EnsembleSampler(parameters=params, target=target, runner=again, n_walkers=16, seed=11)
+    full = s2.resume(path, n_steps=40 - state.iteration, progress=False)
     ref = make(params, target)
     straight = ref.run(ref.initialize("prior"), n_steps=40, progress=False)
     np.testing.assert_array_equal(full.samples, straight.samples)

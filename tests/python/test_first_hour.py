@@ -233,3 +233,172 @@ def test_autocorr_warning_and_is_converged_agree(params, target):
         chain.autocorr_time(quiet=True)
     assert not chain.is_converged(use_tau=True)
     assert any("50 tau" in r for r in chain.convergence_report(use_tau=True))
+
+
+# -- item 1: observation times and the model's time axis ---------------------------------
+
+
+def test_mid_year_observations_are_refused_at_construction(params):
+    """Before: accepted; initialize() then failed with "32 initial walker(s) have
+    log-probability -inf ... use init = "prior"" and no cause."""
+    years = np.arange(1850.5, 1900.5)
+    t = climcal.Target().add_variable("tas", years, np.zeros(years.size), np.full(years.size, 0.1))
+    for build in (
+        lambda: make_sampler(params, t),
+        lambda: climcal.PointEstimator(params, t, climcal.ModelRunner("one_box")),
+    ):
+        with pytest.raises(ValueError) as e:
+            build()
+        msg = str(e.value)
+        assert "'tas'" in msg and "1850.5" in msg and "50 observation time(s)" in msg, msg
+        assert "1850" in msg and "2020" in msg and "model" in msg, msg
+
+
+def test_observations_beyond_the_model_are_refused(params):
+    years = np.arange(2000.0, 2031.0)
+    t = climcal.Target().add_variable("tas", years, np.zeros(years.size), np.full(years.size, 0.1))
+    with pytest.raises(ValueError, match=r"'tas'.*10 observation time\(s\).*2021.*2030.*1850.*2020"):
+        make_sampler(params, t)
+
+
+def test_reference_period_outside_the_model_is_refused(params, target):
+    t = climcal.Target().add_variable("tas", [1900.0, 1950.0], [0.0, 0.1], [0.1, 0.1]).with_reference_period(1700, 1750)
+    with pytest.raises(ValueError, match=r"'tas'.*reference period 1700.1750 holds no model time.*1850.2020"):
+        make_sampler(params, t)
+
+
+def test_datetime_time_column_becomes_decimal_years(params):
+    """Before: datetimes became nanoseconds since 1970 (1850-01-01 -> -3.79e18)."""
+    import pandas as pd
+
+    years = np.arange(1850, 2021, 5)
+    df = pd.DataFrame({"date": pd.to_datetime([f"{y}-01-01" for y in years]), "tas": 0.003 * (years - 1850), "sigma": 0.05})
+    t = climcal.Target.from_dataframe(df, time_col="date", uncertainty_col="sigma")
+    np.testing.assert_array_equal(t.get("tas")["times"], years.astype(float))
+    make_sampler(params, t)  # on the model's annual axis: accepted
+    # A DatetimeIndex too; mid-year dates are decimal years and then refused by the exact rule.
+    df2 = df.set_index(pd.to_datetime([f"{y}-07-02 12:00" for y in years]))[["tas", "sigma"]]
+    t2 = climcal.Target.from_dataframe(df2, uncertainty_col="sigma")
+    assert t2.get("tas")["times"][0] == pytest.approx(1850.5, abs=1e-9)
+    with pytest.raises(ValueError, match=r"'tas'.*1850.5"):
+        make_sampler(params, t2)
+
+
+# -- item 4: relative errors have no silent defaults --------------------------------------
+
+
+def test_relative_error_needs_a_floor():
+    """Before: sigma = 0.05 |value|, so a zero anomaly failed ("uncertainty 0") and
+    near-zero values got sigma ~ 0.0006 K."""
+    import pandas as pd
+
+    df = pd.DataFrame({"year": [1850.0, 1851.0, 1852.0], "tas": [0.0, 0.012, 1.0]})
+    with pytest.raises(ValueError, match=r"sigma_floor="):
+        climcal.Target.from_dataframe(df, time_col="year", relative_error=0.05)
+    t = climcal.Target.from_dataframe(df, time_col="year", relative_error=0.05, sigma_floor=0.02)
+    np.testing.assert_allclose(t.get("tas")["uncertainties"], [0.02, 0.02, 0.05])
+    with pytest.raises(ValueError, match=r"sigma_floor must be > 0"):
+        climcal.Target.from_dataframe(df, time_col="year", relative_error=0.05, sigma_floor=0.0)
+
+
+class _FakeScmRun:
+    """The part of scmdata.ScmRun that from_scmdata reads: timeseries()."""
+
+    def __init__(self, series):
+        import pandas as pd
+
+        idx = pd.MultiIndex.from_tuples([(v, "K") for v in series], names=["variable", "unit"])
+        self._ts = pd.DataFrame(list(series.values()), index=idx, columns=[1850, 1851, 1852])
+
+    def timeseries(self):
+        return self._ts
+
+
+def test_scmdata_without_uncertainty_is_refused():
+    """Before: relative_error=0.1 was assumed silently."""
+    name = "Surface Air Temperature Change"
+    with pytest.raises(ValueError, match=r"'Surface Air Temperature Change' has no uncertainty"):
+        climcal.Target.from_scmdata(_FakeScmRun({name: [0.0, 0.1, 0.2]}))
+    t = climcal.Target.from_scmdata(_FakeScmRun({name: [0.0, 0.1, 2.0]}), relative_error=0.1, sigma_floor=0.05)
+    np.testing.assert_allclose(t.get(name)["uncertainties"], [0.05, 0.05, 0.2])
+    both = climcal.Target.from_scmdata(_FakeScmRun({"tas": [0.0, 0.1, 0.2], "tas|sigma": [0.1, 0.2, 0.3]}))
+    assert both.variables == ["tas"]
+    np.testing.assert_allclose(both.get("tas")["uncertainties"], [0.1, 0.2, 0.3])
+
+
+# -- item 5: resume refuses a different posterior -------------------------------------------
+
+
+def test_resume_refuses_a_changed_likelihood_or_target(params, target, tmp_path):
+    """Before: resume appended a run with another likelihood/target to the same file."""
+    path = tmp_path / "run.h5"
+    lik = climcal.GaussianLikelihood(relative_error=0.05)
+    s = make_sampler(params, target, likelihood=lik)
+    s.run(s.initialize("prior"), n_steps=10, progress=False, checkpoint_path=path)
+    with pytest.raises(ValueError, match=r"likelihood.*relative_error=0.05.*relative_error=0"):
+        make_sampler(params, target, likelihood=climcal.GaussianLikelihood(0.0)).resume(path, n_steps=5, progress=False)
+    obs = target.get("tas")
+    other = climcal.Target().add_variable("tas", obs["times"], obs["values"] + 0.01, obs["uncertainties"])
+    with pytest.raises(ValueError, match=r"target"):
+        make_sampler(params, other, likelihood=lik).resume(path, n_steps=5, progress=False)
+    # The same posterior resumes.
+    full = make_sampler(params, target, likelihood=lik).resume(path, n_steps=5, progress=False)
+    assert full.n_steps == 15
+
+
+def test_resume_names_thin_and_updates_the_state(params, target, tmp_path):
+    """Before: a thin mismatch said "holds another run", and the state object used
+    before resume was stale (running it into the file was an error)."""
+    path = tmp_path / "run.h5"
+    s = make_sampler(params, target)
+    state = s.initialize("prior")
+    s.run(state, n_steps=10, thin=2, progress=False, checkpoint_path=path)
+    with pytest.raises(ValueError, match=r"thin=3.*thin=2"):
+        s.resume(path, n_steps=4, thin=3, progress=False)
+    s.resume(path, n_steps=4, progress=False)
+    assert state.iteration == 14 and s.state is state
+    s.run(state, n_steps=6, thin=2, progress=False, checkpoint_path=path)
+    back = climcal.load(path)
+    assert back.n_steps == 20 and back.n_rows == 10
+    ref = make_sampler(params, target)
+    straight = ref.run(ref.initialize("prior"), n_steps=20, thin=2, progress=False)
+    np.testing.assert_array_equal(back.samples, straight.samples)
+
+
+# -- item 6: initialize("prior") redraws walkers the model fails for -------------------------
+
+
+def test_initialize_prior_redraws_failed_walkers(params, target):
+    """Before: "6 initial walker(s) have log-probability -inf" when some prior draws
+    made the model fail."""
+    from conftest import TIMES
+
+    def model(p):
+        if p["lambda"] > 2.2:
+            raise RuntimeError("unstable")
+        return one_box_python(p)
+
+    runner = climcal.ModelRunner(model_factory=model, output_variables=["tas"], times=TIMES)
+
+    def init():
+        s = climcal.EnsembleSampler(parameters=params, target=target, runner=runner, n_walkers=32, seed=11)
+        with pytest.warns(RuntimeWarning, match=r"initialize\('prior'\): redrew (\d+) of 32 walkers") as rec:
+            state = s.initialize("prior")
+        return state, rec
+
+    a, rec = init()
+    n = int(__import__("re").search(r"redrew (\d+) of", str(rec[0].message)).group(1))
+    assert 3 <= n <= 20  # P(lambda > 2.2) = 0.3 under Uniform(0.3, 3): ~10 of 32
+    assert np.all(np.isfinite(a.log_prob)) and np.all(a.coords[:, 0] <= 2.2)
+    b, _ = init()
+    np.testing.assert_array_equal(a.coords, b.coords)  # deterministic
+
+    def broken(p):
+        raise RuntimeError("always")
+
+    s = climcal.EnsembleSampler(
+        parameters=params, target=target, n_walkers=8, seed=1,
+        runner=climcal.ModelRunner(model_factory=broken, output_variables=["tas"], times=TIMES),
+    )
+    with pytest.raises(ValueError, match=r"after 100 prior draws.*always"):
+        s.initialize("prior")

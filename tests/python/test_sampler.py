@@ -204,7 +204,7 @@ def test_failing_python_model_is_reported(params, target):
         raise TypeError("bad model")
 
     s = sampler(params, target, climcal.ModelRunner(model_factory=broken, output_variables=["tas"], times=TIMES))
-    with pytest.raises(ValueError, match="32 initial walker.*TypeError: bad model"):
+    with pytest.raises(ValueError, match="after 100 prior draws each, 32 walker.*TypeError: bad model"):
         s.initialize("prior")
 
 
