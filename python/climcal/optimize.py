@@ -3,6 +3,8 @@ argmin optimisers (L-BFGS, Nelder-Mead, particle swarm, random search)."""
 
 from __future__ import annotations
 
+import warnings
+
 from ._ext import native
 from .runner import ModelRunner
 
@@ -85,8 +87,27 @@ class PointEstimator:
         -------
         PointEstimateResult
             ``best_params`` (dict), ``best_likelihood``, ``best_ln_posterior``,
-            ``samples`` ``(n_evals, n_params)``, ``likelihoods``, ``restarts``, ...
+            ``samples`` ``(n_evals, n_params)``, ``likelihoods``, ``restarts``,
+            ``at_bounds`` (parameters on a bound of their prior), ...
+
+        Notes
+        -----
+        L-BFGS respects the prior's bounds: it minimises ``f(P(x))``, ``P`` the
+        projection onto the support's box in the sampler's space, with the
+        projected gradient (one-sided differences at a bound), so an optimum on a
+        bound is found on it. A ``RuntimeWarning`` says when the best point sits on
+        a bound (``result.at_bounds``).
         """
         if not isinstance(n_restarts, int) or n_restarts < 1:
             raise ValueError(f"n_restarts must be a positive integer, got {n_restarts!r}")
-        return self._native.optimize(method, n_restarts, max_iters, tolerance, seed, n_samples, keep_samples)
+        res = self._native.optimize(method, n_restarts, max_iters, tolerance, seed, n_samples, keep_samples)
+        if res.at_bounds:
+            where = ", ".join(f"{n} = {res.best_params[n]:.6g}" for n in res.at_bounds)
+            warnings.warn(
+                f"PointEstimator.optimize: the best point sits on a bound of the prior ({where}); the optimum may lie "
+                "outside the prior's support: widen the prior, or read the value as a bound rather than a mode "
+                "(a Gaussian ball around it starts walkers outside the support)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return res

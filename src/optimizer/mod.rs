@@ -57,7 +57,7 @@ use rand::{Rng, RngCore};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use objective::{Objective, PosteriorObjective};
+pub use objective::{at_prior_bounds, sampler_box, Objective, PosteriorObjective};
 pub use problem::{cost_of, FAILED_COST};
 
 use crate::density::LogDensity;
@@ -274,6 +274,10 @@ pub struct PointEstimateResult {
     pub wall_seconds: f64,
     /// Seed used.
     pub seed: u64,
+    /// Parameters whose best value sits on a bound of its prior's support
+    /// ([`at_prior_bounds`]; calibration posteriors only): the optimum may lie
+    /// outside the prior, and the estimate is then a bound, not an interior mode.
+    pub at_bounds: Vec<String>,
 }
 
 impl PointEstimateResult {
@@ -326,6 +330,13 @@ impl PointEstimateResult {
         }
         let _ = writeln!(s, "  {:<w$} = {:.6}", "ln_posterior", self.best_ln_posterior);
         let _ = writeln!(s, "  {:<w$} = {:.6}", "ln_likelihood", self.best_likelihood);
+        if !self.at_bounds.is_empty() {
+            let _ = writeln!(
+                s,
+                "  on a bound of the prior: {} (the optimum may lie outside the prior: widen it, or read the value as a bound)",
+                self.at_bounds.join(", ")
+            );
+        }
         let _ = writeln!(s, "restart  ln_objective        evals  iters  stopped");
         for r in &self.restarts {
             let mark = if r.index == self.best_restart { "*" } else { " " };
@@ -651,8 +662,15 @@ impl PointEstimator {
             }
         }
 
+        // L-BFGS moves on the box of the prior's support (projected; see
+        // BatchProblem::with_bounds): a bounded identity/log parameter whose optimum
+        // lies on its bound is found there instead of against a wall of failed costs.
+        let lbfgs_box = match (&self.split, method) {
+            (Some(o), OptimizeMethod::LBFGS) => Some(sampler_box(o.posterior().params())),
+            _ => None,
+        };
         let run_one = |r: usize, mut rng: rand_pcg::Pcg64, start: Option<(Vec<f64>, f64)>, pre: Record| {
-            let problem = BatchProblem::new(density, executor, opts.keep_samples).with_record(pre);
+            let problem = BatchProblem::new(density, executor, opts.keep_samples).with_record(pre).with_bounds(lbfgs_box.clone());
             let (n_iters, termination) = match method {
                 OptimizeMethod::LBFGS => {
                     let (x0, v0) = start.clone().expect("drawn above");
@@ -770,6 +788,10 @@ impl PointEstimator {
             best_restart,
             wall_seconds: t0.elapsed().as_secs_f64(),
             seed: opts.seed,
+            at_bounds: match &self.split {
+                Some(o) => at_prior_bounds(o.posterior().params(), &best_phys),
+                None => Vec::new(),
+            },
         })
     }
 }

@@ -2,6 +2,7 @@
 //! density or the likelihood, both of the *physical* parameters.
 
 use crate::density::LogDensity;
+use crate::parameter::{ParameterSet, Transform};
 use crate::posterior::Posterior;
 
 /// The quantity a point estimate maximises.
@@ -88,4 +89,48 @@ impl LogDensity for PosteriorObjective {
     fn param_names(&self) -> Vec<String> {
         self.posterior.param_names()
     }
+}
+
+/// The closed box of the prior's support in the optimiser's (sampler) space, per
+/// parameter: a finite bound where the prior density is finite is kept (mapped by
+/// the transform: `ln b` for log), every other side is ±∞ (open bounds, and logit
+/// transforms, which map the support onto the whole line).
+pub fn sampler_box(params: &ParameterSet) -> Vec<(f64, f64)> {
+    params
+        .defs()
+        .map(|d| {
+            let (lo, hi) = d.prior.bounds();
+            let side = |b: f64, inf: f64| {
+                if !b.is_finite() || !d.prior.ln_pdf(b).is_finite() || d.transform == Transform::Logit {
+                    return inf;
+                }
+                let u = d.to_sampler(b);
+                if u.is_finite() {
+                    u
+                } else {
+                    inf
+                }
+            };
+            (side(lo, f64::NEG_INFINITY), side(hi, f64::INFINITY))
+        })
+        .collect()
+}
+
+/// Names of the parameters whose value in `theta` (physical) sits on a finite
+/// bound of its prior's support: within 1e-6 of the support's width (or of
+/// `1 + |bound|` for a half-bounded support).
+pub fn at_prior_bounds(params: &ParameterSet, theta: &[f64]) -> Vec<String> {
+    params
+        .defs()
+        .zip(theta)
+        .filter(|(d, &x)| {
+            let (lo, hi) = d.prior.bounds();
+            let near = |b: f64| {
+                let scale = if lo.is_finite() && hi.is_finite() { hi - lo } else { 1.0 + b.abs() };
+                b.is_finite() && (x - b).abs() <= 1e-6 * scale
+            };
+            near(lo) || near(hi)
+        })
+        .map(|(d, _)| d.name.clone())
+        .collect()
 }

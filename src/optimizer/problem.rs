@@ -85,11 +85,31 @@ pub(crate) struct BatchProblem<'a> {
     dim: usize,
     keep_samples: bool,
     memo: Mutex<Memo>,
+    /// Closed box in sampler space (±∞ where unbounded). With it the problem is
+    /// `f(P(x))`, `P` the projection onto the box: points beyond a bound evaluate
+    /// (and are recorded) at the bound, and the gradient is the projected one.
+    bounds: Option<Vec<(f64, f64)>>,
 }
 
 impl<'a> BatchProblem<'a> {
     pub fn new(density: &'a dyn LogDensity, executor: &'a dyn Executor, keep_samples: bool) -> Self {
-        Self { density, executor, dim: density.dim(), keep_samples, memo: Mutex::new(Memo::default()) }
+        Self { density, executor, dim: density.dim(), keep_samples, memo: Mutex::new(Memo::default()), bounds: None }
+    }
+
+    /// Optimise `f(P(x))` over the box `bounds` (sampler space; ±∞ for no bound):
+    /// a projected method, so a solver that steps past a bound is evaluated on it
+    /// instead of meeting a wall of failed costs.
+    pub fn with_bounds(mut self, bounds: Option<Vec<(f64, f64)>>) -> Self {
+        self.bounds = bounds.filter(|b| b.iter().any(|(lo, hi)| lo.is_finite() || hi.is_finite()));
+        self
+    }
+
+    /// `P(x)`: `x` clamped to the box (itself without one).
+    pub fn project(&self, x: &[f64]) -> Vec<f64> {
+        match &self.bounds {
+            None => x.to_vec(),
+            Some(b) => x.iter().zip(b).map(|(v, (lo, hi))| v.max(*lo).min(*hi)).collect(),
+        }
     }
 
     /// Evaluate a batch of points (row-major) and record them; returns log-objectives.
@@ -99,6 +119,14 @@ impl<'a> BatchProblem<'a> {
         if n == 0 {
             return ln;
         }
+        let projected;
+        let points = match &self.bounds {
+            None => points,
+            Some(_) => {
+                projected = points.chunks(self.dim).flat_map(|p| self.project(p)).collect::<Vec<f64>>();
+                &projected[..]
+            }
+        };
         let stats = self.executor.evaluate(self.density, points, &mut ln, &mut []);
         let mut m = self.memo.lock().expect("optimizer memo poisoned");
         m.record.failures += stats.failures;
@@ -154,7 +182,14 @@ impl<'a> BatchProblem<'a> {
     /// (using the centre value); where both fail the component is 0. At a failed
     /// centre the gradient is 0 without evaluating anything (the line search only
     /// needs the cost there to back away).
+    ///
+    /// With a box the differences are taken around `P(x)` and never step past a
+    /// bound (one-sided there), and a component at a bound that points out of the
+    /// box is 0: the projected gradient, which vanishes at a constrained optimum.
     pub fn fd_gradient(&self, x: &[f64]) -> Vec<f64> {
+        if let Some(b) = &self.bounds {
+            return self.fd_gradient_boxed(x, b);
+        }
         let d = self.dim;
         let mut centre = self.last_value_at(x);
         if let Some(c) = centre {
@@ -201,6 +236,72 @@ impl<'a> BatchProblem<'a> {
     }
 }
 
+impl BatchProblem<'_> {
+    fn fd_gradient_boxed(&self, x: &[f64], b: &[(f64, f64)]) -> Vec<f64> {
+        let d = self.dim;
+        let p = self.project(x);
+        let mut centre = self.last_value_at(x);
+        if let Some(c) = centre {
+            if !c.is_finite() {
+                return vec![0.0; d];
+            }
+        }
+        let eps3 = f64::EPSILON.cbrt();
+        // (index, side): the points evaluated, each inside the box.
+        let mut pts = Vec::with_capacity(2 * d * d);
+        let mut sides = Vec::with_capacity(2 * d);
+        let mut steps = vec![(0.0, 0.0); d];
+        for i in 0..d {
+            let h = eps3 * p[i].abs().max(1.0);
+            let (lo, hi) = b[i];
+            let (xp, xm) = (p[i] + h, p[i] - h);
+            steps[i] = (xp - p[i], p[i] - xm);
+            for (side, v, ok) in [(0usize, xp, xp <= hi), (1, xm, xm >= lo)] {
+                if ok {
+                    let mut q = p.clone();
+                    q[i] = v;
+                    pts.extend_from_slice(&q);
+                    sides.push((i, side));
+                }
+            }
+        }
+        let ln = self.eval_batch(&pts);
+        let mut fp = vec![f64::NAN; d];
+        let mut fm = vec![f64::NAN; d];
+        for (k, &(i, side)) in sides.iter().enumerate() {
+            if side == 0 {
+                fp[i] = ln[k];
+            } else {
+                fm[i] = ln[k];
+            }
+        }
+        let mut g = vec![0.0; d];
+        for i in 0..d {
+            let (hp, hm) = steps[i];
+            g[i] = match (fp[i].is_finite(), fm[i].is_finite()) {
+                (true, true) => -(fp[i] - fm[i]) / (hp + hm),
+                (false, false) => 0.0,
+                (pf, _) => {
+                    let c = *centre.get_or_insert_with(|| self.eval_batch(&p)[0]);
+                    if !c.is_finite() {
+                        0.0
+                    } else if pf {
+                        -(fp[i] - c) / hp
+                    } else {
+                        -(c - fm[i]) / hm
+                    }
+                }
+            };
+            // At a bound, a descent direction leading out of the box is blocked.
+            let (lo, hi) = b[i];
+            if (p[i] >= hi && g[i] < 0.0) || (p[i] <= lo && g[i] > 0.0) {
+                g[i] = 0.0;
+            }
+        }
+        g
+    }
+}
+
 impl CostFunction for &BatchProblem<'_> {
     type Param = Vec<f64>;
     type Output = f64;
@@ -235,6 +336,26 @@ mod tests {
     use super::*;
     use crate::density::FnDensity;
     use crate::executor::SerialExecutor;
+
+    #[test]
+    fn boxed_problem_projects_and_blocks_outward_gradients() {
+        // ln f = -(x0 - 2)² - x1², the box x0 ∈ [-1, 1], x1 free: optimum on x0 = 1.
+        let d = FnDensity::new(2, |x: &[f64]| -((x[0] - 2.0).powi(2) + x[1] * x[1]));
+        let p =
+            BatchProblem::new(&d, &SerialExecutor, true).with_bounds(Some(vec![(-1.0, 1.0), (f64::NEG_INFINITY, f64::INFINITY)]));
+        // Beyond the bound the cost is the bound's, and the point recorded is on it.
+        assert_eq!((&p).cost(&vec![5.0, 0.0]).unwrap(), 1.0);
+        assert_eq!(p.take_record().best.unwrap().0, vec![1.0, 0.0]);
+        // Inside: central differences (cost gradient 2(x0 - 2) = -3 at 0.5).
+        let g = p.fd_gradient(&[0.5, 1.0]);
+        assert!((g[0] + 3.0).abs() < 1e-6 && (g[1] - 2.0).abs() < 1e-6, "{g:?}");
+        // On the bound (and beyond it) the descent direction leads out: blocked.
+        assert_eq!(p.fd_gradient(&[1.0, 0.0])[0], 0.0);
+        assert_eq!(p.fd_gradient(&[3.0, 0.0])[0], 0.0);
+        // On the lower bound the descent direction leads in: one-sided, ≈ 2(-1 - 2) = -6.
+        let g = p.fd_gradient(&[-1.0, 0.0]);
+        assert!((g[0] + 6.0).abs() < 1e-4, "{g:?}");
+    }
 
     #[test]
     fn fd_gradient_matches_analytic_and_handles_failures() {

@@ -125,6 +125,11 @@ impl PyPointEstimateResult {
             })
             .collect()
     }
+    /// Parameters whose best value sits on a bound of the prior's support.
+    #[getter]
+    fn at_bounds(&self) -> Vec<String> {
+        self.inner.at_bounds.clone()
+    }
     /// A human-readable summary.
     fn summary(&self) -> String {
         self.inner.summary()

@@ -402,3 +402,37 @@ def test_initialize_prior_redraws_failed_walkers(params, target):
     )
     with pytest.raises(ValueError, match=r"after 100 prior draws.*always"):
         s.initialize("prior")
+
+
+# -- item 2: L-BFGS respects bounds and says when the optimum sits on one ---------------------
+
+
+def test_lbfgs_on_a_bound_matches_nelder_mead_and_warns():
+    """Before: L-BFGS "converged" ~377 nats below Nelder-Mead, without a warning, when
+    the optimum of an identity-transformed Uniform parameter lay on its bound (the
+    old docs example: 0.6 K of warming needs lambda > 3)."""
+    params = climcal.ParameterSet({"lambda": climcal.Uniform(0.3, 3.0)}).add(
+        "heat_capacity", climcal.LogNormal(2.0, 0.5), transform="log"
+    )
+    years = np.arange(1850.0, 2021.0, 5.0)
+    target = (
+        climcal.Target().add_variable("tas", years, 0.6 * (years - 1850.0) / 170.0, np.full(years.size, 0.05))
+        .with_reference_period(1850, 1900)
+    )
+    est = climcal.PointEstimator(params, target, climcal.ModelRunner("one_box"))
+    with pytest.warns(RuntimeWarning, match=r"on a bound of the prior \(lambda = 3\)"):
+        lb = est.optimize("L-BFGS", n_restarts=8, seed=0)
+    with pytest.warns(RuntimeWarning, match="on a bound"):
+        nm = est.optimize("nelder-mead", n_restarts=8, seed=0)
+    assert lb.at_bounds == ["lambda"] and lb.best_params["lambda"] == 3.0  # exactly on it
+    # Nelder-Mead reaches the same optimum from inside (within its tolerance); both
+    # end far above the old L-BFGS result (-347).
+    assert lb.best_ln_posterior >= nm.best_ln_posterior - 0.05, (lb.best_ln_posterior, nm.best_ln_posterior)
+    # An interior optimum gives no warning and the right answer.
+    truth = one_box_python({"lambda": 1.2, "heat_capacity": 8.0})["tas"][::5]
+    t2 = climcal.Target().add_variable("tas", years, truth, np.full(years.size, 0.05))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        r = climcal.PointEstimator(params, t2, climcal.ModelRunner("one_box"), objective="likelihood").optimize("L-BFGS", n_restarts=4)
+    assert r.at_bounds == []
+    assert r.best_params["lambda"] == pytest.approx(1.2, rel=1e-3) and r.best_params["heat_capacity"] == pytest.approx(8.0, rel=1e-3)
