@@ -21,6 +21,7 @@ use rand_pcg::Pcg64;
 
 use super::accept::{accept_exact, ln_approx, settle};
 use super::chain::Chain;
+use super::moves::{MoveState, Moves, StepBuffers};
 use super::rng::{pick_below, walker_rngs};
 use crate::density::LogDensity;
 use crate::error::{Error, Result};
@@ -62,6 +63,8 @@ pub struct SamplerState {
     pub failures: u64,
     pub n_walkers: usize,
     pub dim: usize,
+    /// The moves' configuration and tuning state (see [`super::moves`]).
+    pub moves: MoveState,
 }
 
 impl SamplerState {
@@ -202,6 +205,8 @@ pub struct EnsembleSampler<D> {
     n_walkers: usize,
     seed: u64,
     a: f64,
+    /// Proposal moves (`None`: the stretch move with scale `a`).
+    moves: Option<Moves>,
     executor: Arc<dyn Executor>,
     /// Evaluate on the calling thread without going through the executor (set by
     /// [`EnsembleSampler::serial`]): same results, no dynamic dispatch per evaluation.
@@ -223,7 +228,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
     /// global pool (with a serial fast path for cheap densities).
     pub fn new(density: D, seed: u64) -> Self {
         let n_walkers = default_n_walkers(density.dim());
-        Self { density, n_walkers, seed, a: 2.0, executor: Arc::new(RayonExecutor::global()), inline_serial: false }
+        Self { density, n_walkers, seed, a: 2.0, moves: None, executor: Arc::new(RayonExecutor::global()), inline_serial: false }
     }
 
     /// Set the number of walkers: even and at least `2·dim`.
@@ -288,6 +293,24 @@ impl<D: LogDensity> EnsembleSampler<D> {
         }
         self.a = a;
         Ok(self)
+    }
+
+    /// Propose with `moves` (a single move or a weighted mixture; see
+    /// [`super::moves`]) instead of the stretch move. Checked against the
+    /// walkers and dimension now and again when a run starts.
+    pub fn with_moves(mut self, moves: Moves) -> Result<Self> {
+        moves.validate(self.n_walkers, self.density.dim())?;
+        self.moves = Some(moves);
+        Ok(self)
+    }
+
+    /// The moves a run uses: those of [`EnsembleSampler::with_moves`], else the
+    /// stretch move with the scale of [`EnsembleSampler::with_stretch_scale`].
+    pub fn moves(&self) -> Moves {
+        match &self.moves {
+            Some(m) => m.clone(),
+            None => Moves::single(super::moves::MoveSpec::Stretch(super::moves::StretchMove { a: self.a, ..Default::default() })),
+        }
     }
 
     /// Evaluate batches on `executor` instead of the default rayon pool.
@@ -522,6 +545,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
             failures: stats.failures,
             n_walkers: nw,
             dim,
+            moves: MoveState::default(),
         })
     }
 
@@ -587,7 +611,14 @@ impl<D: LogDensity> EnsembleSampler<D> {
         let mut ln_us = vec![0.0; half];
         let mut decisions: Vec<Option<bool>> = vec![None; half];
 
-        let a = self.a;
+        let moves = self.moves();
+        moves.validate(nw, dim)?;
+        state.moves.adopt(&moves);
+        // The plain stretch move runs on the inlined loop below; any other move
+        // or mixture on the general step of `sampler::moves`.
+        let fast_a = moves.plain_stretch();
+        let mut move_buffers = StepBuffers::default();
+        let a = fast_a.unwrap_or(self.a);
         let ndim_m1 = (dim as f64) - 1.0;
         // For a power of two (the default a = 2), 1/a is exact and w²·(1/a) rounds the
         // same real number as w²/a: the same z, without a division.
@@ -604,7 +635,22 @@ impl<D: LogDensity> EnsembleSampler<D> {
         let mut acc_total: u64 = state.accepted.iter().sum();
 
         for step in 0..n_steps {
+            if fast_a.is_none() {
+                let (acc, evals) = super::moves::step(
+                    &moves,
+                    state,
+                    &mut move_buffers,
+                    |pts, lp, blobs| self.evaluate_batch(pts, lp, blobs, &mut timer),
+                    eval_nb,
+                    &mut stats,
+                )?;
+                acc_total += acc;
+                n_evals += evals;
+            }
             for h in 0..2 {
+                if fast_a.is_none() {
+                    break;
+                }
                 let (active, other) = if h == 0 { (0..half, half..nw) } else { (half..nw, 0..half) };
                 let n_other = other.len() as u32;
                 // Draws, each from the walker's own stream, in a fixed order: z, j, u.

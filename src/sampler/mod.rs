@@ -4,6 +4,7 @@
 pub mod accept;
 pub mod chain;
 pub mod ensemble;
+pub mod moves;
 pub mod rng;
 
 pub use chain::{Chain, ConvergenceReport};

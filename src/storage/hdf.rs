@@ -11,6 +11,7 @@ use ndarray_h5::{s, ArrayView2, ArrayView3, Ix2, Ix3};
 
 use super::{ChainMeta, ChainStorage, FORMAT_VERSION};
 use crate::error::{Error, Result};
+use crate::sampler::moves::MoveState;
 use crate::sampler::rng::{rng_from_words, rng_to_words};
 use crate::sampler::{Chain, SamplerState};
 
@@ -442,6 +443,7 @@ impl HdfSink {
         set_attr(&slot, "rows", &(r1 as u64)).map_err(&e)?;
         set_attr(&slot, "failures", &state.failures).map_err(&e)?;
         set_attr(&slot, "serial", &serial).map_err(&e)?;
+        set_str_attr(&slot, "move_state", &state.moves.to_json()).map_err(&e)?;
         f.flush().map_err(&e)?;
         // 3. Mark it valid.
         set_attr(&slot, "valid", &1u8).map_err(&e)?;
@@ -519,6 +521,11 @@ fn read_point(f: &File, path: &Path) -> Result<ResumePoint> {
         failures: get_attr::<u64>(&slot, "failures").map_err(&e)?,
         n_walkers: nw,
         dim,
+        // Files from before moves were stored hold the stretch move's (empty) state.
+        moves: match get_str_attr(&slot, "move_state") {
+            t if t.is_empty() => MoveState::default(),
+            t => MoveState::from_json(&t).map_err(|err| ferr(path, err.to_string()))?,
+        },
     };
     Ok(ResumePoint { state, meta, rows })
 }
