@@ -471,6 +471,7 @@ impl<D: LogDensity> EnsembleSampler<D> {
             failures,
             n_walkers: nw,
             dim,
+            moves: MoveState::default(),
         };
         Ok((state, redrawn.iter().filter(|r| **r).count()))
     }
