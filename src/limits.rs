@@ -2,7 +2,8 @@
 //! a run file asking for too much is a bad-input error naming the size it would
 //! need (never "memory allocation of … bytes failed" and an abort).
 //!
-//! - model time axes: at most [`MAX_TIME_POINTS`] points;
+//! - model time axes: at most [`MAX_TIME_POINTS`] points; density models at most
+//!   [`MAX_DIM`] parameters;
 //! - memory the sampler keeps (walker state, the chain in memory, blobs): at most
 //!   the machine's physical memory ([`memory_limit`]).
 
@@ -11,6 +12,9 @@ use crate::error::{Error, Result};
 /// The most points a model time axis may have (default limit: 10 million, about
 /// 27 000 years at daily steps, 80 MB per output series).
 pub const MAX_TIME_POINTS: u64 = 10_000_000;
+
+/// The most parameters a density model may have (`options.dim`).
+pub const MAX_DIM: usize = 100_000;
 
 /// The number of integer times in `start..=end` (from `start` in steps of 1), or an
 /// error naming `what` when it is not finite or exceeds [`MAX_TIME_POINTS`].

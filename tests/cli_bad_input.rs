@@ -278,3 +278,24 @@ fn corrupt_files_fail_at_once() {
         }
     }
 }
+
+#[test]
+fn two_writers_on_one_file_are_detected() {
+    use climcal::density::FnDensity;
+    use climcal::sampler::{EnsembleSampler, InitMethod, RunOptions};
+    use climcal::storage::{ChainMeta, HdfSink};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("two.h5");
+    let d = FnDensity::new(2, |x: &[f64]| -0.5 * (x[0] * x[0] + x[1] * x[1]));
+    let meta = ChainMeta::for_density(&d, 3, 1);
+    let s = EnsembleSampler::new(d, 3).serial().with_n_walkers(8).unwrap();
+    let mut st = s.initialize_without_prior(InitMethod::Ball { center: vec![0.0; 2], radius: 0.1 }).unwrap();
+    let mut first = HdfSink::create(&p, &meta, &st, 0, false).unwrap();
+    // A second writer (a resume started by mistake) checkpoints the same file.
+    let (mut second, _) = HdfSink::open_resume(&p).unwrap();
+    let opts = RunOptions { checkpoint_every: 5, ..Default::default() };
+    let go = |_: &climcal::sampler::ProgressInfo| std::ops::ControlFlow::Continue(());
+    s.run_with_sink(&mut st.clone(), 10, &opts, Some(&mut second), go).unwrap();
+    let e = s.run_with_sink(&mut st, 10, &opts, Some(&mut first), go).expect_err("the first writer must notice").to_string();
+    assert!(e.contains("two.h5") && e.contains("another process"), "{e}");
+}

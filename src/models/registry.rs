@@ -113,6 +113,9 @@ fn density_dim(model: &str, dim: Option<usize>, default: usize, ctx: &ModelConte
     if d == 0 {
         return Err(Error::Config(format!("model '{model}': dim must be >= 1")));
     }
+    if d > crate::limits::MAX_DIM {
+        return Err(Error::Config(format!("model '{model}': dim = {d} is too large (at most {})", crate::limits::MAX_DIM)));
+    }
     Ok(d)
 }
 

@@ -42,12 +42,26 @@ fn is_lock_message(m: &str) -> bool {
     m.contains("unable to lock file") || m.contains("resource temporarily unavailable") || m.contains("errno = 11,")
 }
 
+/// Open a file for writing without HDF5's file lock, so that stock readers (which
+/// take HDF5's shared lock) never fail to open it while a checkpoint is written
+/// and never make the writer wait (see [`crate::storage`], "Live readers").
 fn open_write(path: &Path) -> hdf5::Result<File> {
-    File::open_rw(path)
+    File::with_options().with_fapl(|p| p.file_locking(false)).open_rw(path)
 }
 
+/// Create (truncate) a file without HDF5's file lock.
 fn create_file(path: &Path) -> hdf5::Result<File> {
-    File::create(path)
+    File::with_options().with_fapl(|p| p.file_locking(false)).create(path)
+}
+
+/// Make the file at `path` at least `extra` bytes longer than it is, before HDF5
+/// appends to it: a reader opening the file mid-checkpoint then never finds the
+/// superblock's end of file beyond the file's actual end ("truncated file"); HDF5
+/// trims the file back to its real end when the checkpoint closes it.
+fn reserve_space(path: &Path, extra: u64) -> std::io::Result<()> {
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    let len = f.metadata()?.len();
+    f.set_len(len + extra)
 }
 
 /// Open with retries while another process holds the lock.
@@ -303,6 +317,8 @@ impl HdfSink {
             f.flush().map_err(&e)?;
             drop(c);
             f.close().map_err(&e)?;
+            // Both state slots, so that no checkpoint of the live file creates objects.
+            sink.commit(None, state)?;
             sink.commit(None, state)?;
             std::fs::rename(&tmp, path).map_err(|err| ferr(path, format!("cannot move {} into place: {err}", tmp.display())))
         };
@@ -412,9 +428,31 @@ impl HdfSink {
         }
         let path = self.path.clone();
         let e = h5(&path, "cannot write checkpoint");
+        // The bytes this checkpoint may add: its rows, a state slot, and room for
+        // new chunks and metadata.
+        let new_rows = rows.as_ref().map_or(0, |(_, r)| r.len()) as u64;
+        let (nw, dim, nb) = (self.n_walkers as u64, self.dim as u64, self.n_blobs as u64);
+        let extra = 8 * (new_rows * nw * (dim + 1 + nb) + nw * (2 * dim + 2 * nb + 8)) + (4 << 20);
+        reserve_space(&path, extra).map_err(|err| ferr(&path, format!("cannot write checkpoint: {err}")))?;
         let f = open_retry(&path, true)?;
         let g = f.group("mcmc").map_err(&e)?;
         let c = f.group("climcal").map_err(&e)?;
+        // Writers take no HDF5 lock: a second process writing this file shows up
+        // as a commit this sink did not make.
+        let last = (0..2)
+            .filter_map(|i| c.group(&format!("state{i}")).ok())
+            .filter_map(|s| get_attr::<u64>(&s, "serial").ok())
+            .max()
+            .unwrap_or(0);
+        if last != self.serial {
+            return Err(ferr(
+                &path,
+                format!(
+                    "was checkpointed by another process since this run's last checkpoint (commit {last}, expected {}); two runs are writing the same file — stop one of them",
+                    self.serial
+                ),
+            ));
+        }
         let serial = self.serial + 1;
         let slot_name = format!("state{}", serial % 2);
         let slot = match c.group(&slot_name) {

@@ -25,6 +25,21 @@
 //! A reader or a resume uses the newest valid slot whose `rows` equals
 //! `iteration` and ignores rows past `iteration`, so a kill at any moment leaves
 //! a consistent file.
+//!
+//! Live readers. The writer opens the file without HDF5's file lock, so stock
+//! readers — `h5py.File(path, "r")`, `emcee.backends.HDFBackend(path,
+//! read_only=True)`, `climcal.load`, `climcal info` — never get "unable to lock
+//! file" during a checkpoint, and a reader polling however often never makes the
+//! writer wait (with the lock, measured on a 2-core machine: 341 of 2700 reads
+//! every 2 ms failed, and the writer waited for the readers' locks). What keeps an unlocked reader's view consistent: a
+//! new file appears (by rename) only with both state slots written, so
+//! checkpoints of a live file never create objects; before each checkpoint the
+//! writer lengthens the file by the bytes it may add, so a reader never finds the
+//! superblock's end of file past the file's end ("truncated file"; HDF5 trims the
+//! file back when the checkpoint closes it); committed rows are never rewritten.
+//! Writers do not exclude each other through HDF5 either: each checkpoint checks
+//! that the newest state slot is its own last commit, so a second process writing
+//! the same file is an error at the next checkpoint.
 
 use std::ops::Range;
 use std::path::Path;
