@@ -116,7 +116,7 @@ fn open_retry(path: &Path, write: bool) -> Result<File> {
         let r = if write { File::open_rw(path) } else { File::open(path) };
         match r {
             Ok(f) => return Ok(f),
-            Err(e) if e.to_string().to_lowercase().contains("lock") && t0.elapsed().as_secs() < 10 => {
+            Err(e) if super::hdf::is_lock_message(&e.to_string()) && t0.elapsed().as_secs() < 10 => {
                 std::thread::sleep(std::time::Duration::from_millis(10))
             }
             Err(e) => {

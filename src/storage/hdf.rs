@@ -37,7 +37,7 @@ fn is_lock_error(e: &hdf5::Error) -> bool {
     is_lock_message(&e.to_string())
 }
 
-fn is_lock_message(m: &str) -> bool {
+pub(crate) fn is_lock_message(m: &str) -> bool {
     let m = m.to_lowercase();
     m.contains("unable to lock file") || m.contains("resource temporarily unavailable") || m.contains("errno = 11,")
 }
@@ -787,4 +787,26 @@ pub fn read_eval_times(path: &Path) -> Option<[f64; 3]> {
     let c = f.group("climcal").ok()?;
     let g = |k: &str| get_attr::<f64>(&c, k).ok();
     Some([g("eval_seconds")?, g("comm_seconds")?, g("wait_seconds")?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_lock_message;
+
+    #[test]
+    fn only_real_lock_conflicts_count_as_locks() {
+        // As HDF5 1.10 reports a file locked by another process, and as it reports
+        // corrupt files (which once matched "lock" inside "superblock").
+        assert!(is_lock_message(
+            "H5Fopen(): unable to open file: unable to lock file, errno = 11, error message = 'Resource temporarily unavailable'"
+        ));
+        for corrupt in [
+            "H5Fopen(): unable to open file: unable to read superblock",
+            "unable to open file: truncated file: eof = 16472, sblock->base_addr = 0, stored_eof = 419288",
+            "file signature not found",
+            "H5Oopen(): unable to open object: bad object header version number",
+        ] {
+            assert!(!is_lock_message(corrupt), "{corrupt}");
+        }
+    }
 }
