@@ -129,14 +129,17 @@ fn open_retry(path: &Path, write: bool) -> Result<File> {
     }
 }
 
-/// Rows per chunk for `cols` f64 columns: about 256 KiB, at most the whole dataset.
-fn chunk_rows(n: u64, cols: usize) -> usize {
-    ((262_144 / (8 * cols.max(1))).max(1) as u64).min(n.max(1)) as usize
+/// Rows per chunk: one batch (so that a commit writes whole chunks and never
+/// reads a chunk back to complete it), at most 4 MiB of `cols` f64 columns and at
+/// most the whole dataset.
+fn chunk_rows(n: u64, cols: usize, batch: u64) -> usize {
+    let cap = (4 * 1024 * 1024 / (8 * cols.max(1))).max(1) as u64;
+    batch.clamp(1, cap).min(n.max(1)) as usize
 }
 
-fn new_2d(g: &Group, name: &str, n: u64, cols: usize) -> hdf5::Result<()> {
+fn new_2d(g: &Group, name: &str, n: u64, cols: usize, batch: u64) -> hdf5::Result<()> {
     g.new_dataset::<f64>()
-        .chunk((chunk_rows(n, cols), cols.max(1)))
+        .chunk((chunk_rows(n, cols, batch), cols.max(1)))
         .fill_value(f64::NAN)
         .obj_track_times(false)
         .shape((n as usize, cols))
@@ -209,18 +212,18 @@ impl EnsembleFile {
             write_strings(&g, "variables", &h.variables).map_err(&e)?;
             write_strings(&g, "output_names", &h.output_names).map_err(&e)?;
             write_strings(&g, "output_units", &h.output_units).map_err(&e)?;
-            new_2d(&g, "parameters", n, h.names.len()).map_err(&e)?;
+            new_2d(&g, "parameters", n, h.names.len(), h.batch).map_err(&e)?;
             g.new_dataset::<f64>()
-                .chunk(chunk_rows(n, 1))
+                .chunk(chunk_rows(n, 1, h.batch))
                 .fill_value(f64::NAN)
                 .obj_track_times(false)
                 .shape(n as usize)
                 .create("loglike")
                 .map_err(&e)?;
-            new_2d(&g, "loglike_by_variable", n, h.variables.len()).map_err(&e)?;
-            new_2d(&g, "rmse", n, h.variables.len()).map_err(&e)?;
+            new_2d(&g, "loglike_by_variable", n, h.variables.len(), h.batch).map_err(&e)?;
+            new_2d(&g, "rmse", n, h.variables.len(), h.batch).map_err(&e)?;
             if !h.output_names.is_empty() {
-                new_2d(&g, "outputs", n, h.output_names.len()).map_err(&e)?;
+                new_2d(&g, "outputs", n, h.output_names.len(), h.batch).map_err(&e)?;
             }
             f.flush().map_err(&e)?;
         }
@@ -340,7 +343,7 @@ impl EnsembleFile {
         let cols = shape.get(1).copied().unwrap_or(1);
         let mut out = Vec::with_capacity(idx.len() * cols);
         // Read chunk-sized row ranges that hold drawn members.
-        let step = chunk_rows(shape[0] as u64, cols).max(1);
+        let step = d.chunk().map_or(4096, |c| c[0]).max(1);
         let mut k = 0;
         while k < idx.len() {
             let r0 = (idx[k] as usize / step) * step;
