@@ -139,6 +139,9 @@ fn sizes_that_drive_allocations_are_limited_first() {
     // Walkers: 8e9 × 2 parameters of state.
     let c = Case::new(&GAUSS.replace("n_walkers = 8", "n_walkers = 8000000000"));
     c.bad_run(&["8000000000 walkers", "GiB", "memory"]);
+    // A density model's dimension (a Vec of that many names and values).
+    let c = Case::new("[model]\nname = \"rosenbrock\"\noptions = { dim = 8000000000 }\n");
+    c.bad_run(&["dim = 8000000000", "at most"]);
     // Steps × walkers × parameters kept in memory.
     let c = Case::new(&GAUSS.replace("n_steps = 20", "n_steps = 1000000000000000"));
     c.bad_run(&["1000000000000000 steps", "GiB", "thin"]);

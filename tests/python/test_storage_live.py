@@ -1,6 +1,7 @@
 """Reading a chain file while `climcal run` writes it: stock h5py and emcee see
-the rows committed so far, committed rows never change, and the writer is not
-disturbed (it retries while a reader holds the file's lock).
+the rows committed so far, committed rows never change, and no read fails: the
+writer takes no HDF5 file lock, so readers with the default locking never collide
+with it and never make it wait.
 """
 import os
 import subprocess
