@@ -38,6 +38,7 @@
 //! path = "run.h5"       # default: the run file's name with .h5, next to it
 //! checkpoint_every = 100 # default 100 steps (0 = only at the end)
 //! blobs = true          # store the model at the observation times (default true)
+//! derived = true        # store the model's derived quantities, e.g. ECS, TCR (default true)
 //! ```
 //!
 //! Unknown keys anywhere are errors naming the key and its line. Paths are
@@ -332,6 +333,9 @@ pub struct OutputConfig {
     /// Store the model's values at the observation times with every sample (default `true`).
     #[serde(default = "default_true")]
     pub blobs: bool,
+    /// Store the model's derived quantities ([`crate::derived`]) with every sample (default `true`).
+    #[serde(default = "default_true")]
+    pub derived: bool,
 }
 
 fn default_ckpt() -> usize {
@@ -343,7 +347,7 @@ fn default_true() -> bool {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        Self { path: None, checkpoint_every: 100, blobs: true }
+        Self { path: None, checkpoint_every: 100, blobs: true, derived: true }
     }
 }
 
@@ -441,7 +445,7 @@ impl RunConfig {
             checkpoint_every: self.file.output.checkpoint_every,
             checkpoint_path: None,
             stop: None,
-            store_blobs: self.file.output.blobs,
+            store_blobs: self.file.output.blobs || self.file.output.derived,
         }
     }
 
@@ -504,7 +508,7 @@ impl RunConfig {
                 })?;
                 let target = self.build_target()?;
                 let lik = Arc::new(GaussianLikelihood::new(f.likelihood.relative_error)?);
-                let post = Posterior::new(params, target, runner, lik)?.with_blobs(f.output.blobs);
+                let post = Posterior::new(params, target, runner, lik)?.with_blobs(f.output.blobs).with_derived(f.output.derived);
                 (Arc::new(post.clone()), Some(post))
             }
         };

@@ -25,6 +25,7 @@
 pub mod alignment;
 pub mod config;
 pub mod density;
+pub mod derived;
 pub mod diagnostics;
 pub mod distribution;
 pub mod ensemble;

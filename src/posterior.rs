@@ -23,6 +23,8 @@ pub struct Posterior {
     perm: Vec<usize>,
     blobs: bool,
     n_blobs: usize,
+    /// Number of derived quantities stored after the blobs (0 = off).
+    n_derived: usize,
 }
 
 impl Posterior {
@@ -66,7 +68,7 @@ impl Posterior {
             }
         }
         let n_blobs = target.n_points();
-        Ok(Self { params, target: Arc::new(target), runner, likelihood, perm, blobs: false, n_blobs })
+        Ok(Self { params, target: Arc::new(target), runner, likelihood, perm, blobs: false, n_blobs, n_derived: 0 })
     }
 
     /// Store the model's values at the observation times with every sample
@@ -74,6 +76,29 @@ impl Posterior {
     pub fn with_blobs(mut self, on: bool) -> Self {
         self.blobs = on;
         self
+    }
+
+    /// Store the model's derived quantities ([`crate::derived`]) with every sample, as
+    /// the last blob columns (after the model values, when those are kept too).
+    pub fn with_derived(mut self, on: bool) -> Self {
+        self.n_derived = if on { self.runner.derived_quantities().len() } else { 0 };
+        self
+    }
+
+    /// The derived quantities stored with every sample (empty when off or when the
+    /// model declares none).
+    pub fn derived_quantities(&self) -> Vec<crate::derived::DerivedQuantity> {
+        if self.n_derived > 0 {
+            self.runner.derived_quantities()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Model parameters (in [`ModelRunner::param_names`] order) from physical values
+    /// in parameter-set order.
+    pub fn model_params(&self, theta: &[f64]) -> Vec<f64> {
+        self.perm.iter().map(|&i| theta[i]).collect()
     }
 
     /// Blob layout: for each target variable, `(name, observation times)` in order.
@@ -107,13 +132,26 @@ impl Posterior {
     }
 
     fn eval_physical(&self, theta: &[f64], blob: Option<&mut [f64]>) -> f64 {
-        let mp: Vec<f64> = self.perm.iter().map(|&i| theta[i]).collect();
+        let mp = self.model_params(theta);
         let out = match run_catching(&*self.runner, &mp) {
             Ok(o) => o,
             Err(_) => return f64::NAN,
         };
         let ll = self.likelihood.ln_likelihood(&out, &self.target);
         if let Some(b) = blob {
+            let (b, d) = b.split_at_mut(b.len() - self.n_derived);
+            if !d.is_empty() {
+                // A failed derivation is NaN in the blob, not a failed evaluation.
+                let ok = ll.is_finite()
+                    && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.runner.derive(&mp, &out, d)))
+                        .is_ok_and(|r| r.is_ok());
+                if !ok {
+                    d.fill(f64::NAN);
+                }
+            }
+            if !self.blobs {
+                return ll;
+            }
             let mut off = 0;
             for (name, obs) in self.target.variables() {
                 let n = obs.times.len();
@@ -158,14 +196,10 @@ impl LogDensity for Posterior {
         self.eval(u, None)
     }
     fn n_blobs(&self) -> usize {
-        if self.blobs {
-            self.n_blobs
-        } else {
-            0
-        }
+        (if self.blobs { self.n_blobs } else { 0 }) + self.n_derived
     }
     fn ln_prob_with_blob(&self, u: &[f64], blob: &mut [f64]) -> f64 {
-        if self.blobs {
+        if self.n_blobs() > 0 {
             self.eval(u, Some(blob))
         } else {
             self.eval(u, None)

@@ -55,6 +55,9 @@ class Chain:
         Model values at the observation times.
     blob_layout : list of (str, array), optional
         ``[(variable, observation times), ...]`` describing the blob columns.
+    derived_quantities : list of (str, str, str), optional
+        ``[(name, unit, description), ...]`` of the model's derived quantities
+        (ECS, TCR, ...), stored as the last columns of ``blobs``.
     failures : int, default 0
     path : str, optional
         The chain file this came from.
@@ -75,6 +78,7 @@ class Chain:
         failures: int = 0,
         path: str | None = None,
         metadata: dict | None = None,
+        derived_quantities=None,
     ) -> None:
         samples = np.asarray(samples)
         log_prob = np.asarray(log_prob)
@@ -92,6 +96,10 @@ class Chain:
         self.accepted = None if accepted is None else np.asarray(accepted)
         self.blobs = None if blobs is None or np.size(blobs) == 0 else np.asarray(blobs)
         self.blob_layout = [(str(n), np.asarray(t, dtype=float)) for n, t in (blob_layout or [])]
+        self.derived_quantities = [tuple(str(v) for v in q) for q in (derived_quantities or [])]
+        nd = len(self.derived_quantities)
+        if nd and (self.blobs is None or self.blobs.shape[-1] < nd):
+            raise ValueError(f"Chain: {nd} derived quantities but the blobs have {0 if self.blobs is None else self.blobs.shape[-1]} columns")
         self.failures = int(failures)
         self.path = path
         self.metadata = dict(metadata or {})
@@ -110,6 +118,7 @@ class Chain:
             blob_layout=nat.blob_layout,
             failures=nat.failures,
             path=path,
+            derived_quantities=getattr(nat, "derived_quantities", None),
         )
         c._native = nat  # keeps the buffers alive (the arrays are views into it)
         wall, evals = nat.run_timing
@@ -134,6 +143,7 @@ class Chain:
             failures=last.failures,
             path=last.path,
             metadata=last.metadata,
+            derived_quantities=last.derived_quantities,
         )
 
     # -- shape ----------------------------------------------------------------------
@@ -338,9 +348,47 @@ class Chain:
         data["log_prob"] = lp.reshape(-1)
         return pd.DataFrame(data)
 
+    # -- derived quantities -------------------------------------------------------------
+    @property
+    def derived_names(self) -> list[str]:
+        """Names of the derived quantities (empty when the model declares none)."""
+        return [q[0] for q in self.derived_quantities]
+
+    def get_derived(self, discard: int = 0, thin: int = 1, flat: bool = False) -> np.ndarray:
+        """Derived quantities as ``(rows, walkers, n_derived)``, or flat ``(rows·walkers, n_derived)``;
+        ``discard`` and ``thin`` count steps, as in ``get_chain``."""
+        nd = len(self.derived_quantities)
+        if nd == 0:
+            raise ValueError("this chain has no derived quantities (the model declares none, or [output] derived = false)")
+        x = self.blobs[self._rows(discard, thin)][:, :, -nd:]
+        return x.reshape(-1, nd) if flat else x
+
+    def derived(self, discard: int = 0, thin: int = 1):
+        """Derived quantities (ECS, TCR, ...) as a pandas DataFrame, one row per
+        (step, walker) like ``to_dataframe``; ``df.attrs["units"]`` maps names to units.
+
+        Parameters
+        ----------
+        discard : int, default 0
+            Steps to drop as burn-in (as ``get_chain``).
+        thin : int, default 1
+            Keep the steps that are multiples of ``thin``.
+        """
+        import pandas as pd
+
+        x = self.get_derived(discard, thin)
+        n, w, _ = x.shape
+        data = {"step": np.repeat(self.steps[self._rows(discard, thin)], w), "walker": np.tile(np.arange(w), n)}
+        for i, name in enumerate(self.derived_names):
+            data[name] = x[:, :, i].reshape(-1)
+        df = pd.DataFrame(data)
+        df.attrs["units"] = {q[0]: q[1] for q in self.derived_quantities}
+        return df
+
     def to_arviz(self, discard: int = 0):
         """ArviZ ``InferenceData`` with walkers as chains (``posterior`` and
-        ``sample_stats.lp``); the ``draw`` coordinate is the step (``discard`` in steps)."""
+        ``sample_stats.lp``); the ``draw`` coordinate is the step (``discard`` in steps);
+        derived quantities (ECS, TCR, ...) are posterior variables beside the parameters."""
         try:
             import arviz as az
         except ImportError as exc:
@@ -349,6 +397,9 @@ class Chain:
         x = self.samples[sel]
         lp = self.log_prob[sel]
         posterior = {n: np.asarray(x[:, :, i]).T for i, n in enumerate(self.names)}
+        if self.derived_quantities:
+            d = self.get_derived(discard)
+            posterior.update({n: np.asarray(d[:, :, i]).T for i, n in enumerate(self.derived_names)})
         coords = {"chain": np.arange(self.n_walkers), "draw": self.steps[sel]}
         return az.from_dict(posterior=posterior, sample_stats={"lp": np.asarray(lp).T}, coords=coords)
 

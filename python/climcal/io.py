@@ -141,6 +141,14 @@ def load(path: str | os.PathLike) -> Chain:
                     blob_layout.append((var, []))
                 blob_layout[-1][1].append(float(t))
             blob_layout = [(v, np.array(ts)) for v, ts in blob_layout]
+        derived = []
+        dn = _get(c, "derived_names")
+        if dn is not None and blobs is not None:
+            du, dd = _get(c, "derived_units"), _get(c, "derived_descriptions")
+            dn = _strings(dn)
+            du = _strings(du) if du is not None else [""] * len(dn)
+            dd = _strings(dd) if dd is not None else [""] * len(dn)
+            derived = list(zip(dn, du, dd))
         meta = {"iteration": it, "n_steps": n_steps}
         if c is not None:
             for k, v in c.attrs.items():
@@ -160,4 +168,5 @@ def load(path: str | os.PathLike) -> Chain:
         failures=failures,
         path=path,
         metadata=meta,
+        derived_quantities=derived,
     )

@@ -76,9 +76,11 @@
 //! # Ok::<(), climcal::Error>(())
 //! ```
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::derived::{mean, period_indices, DerivedQuantity};
 use crate::error::{Error, Result};
 use crate::runner::{ModelOutput, ModelRunner};
 
@@ -583,7 +585,9 @@ impl TwoLayerBuilder {
         let names = free.iter().map(|&i| slot_name(i).to_string()).collect();
         let times = Arc::new(self.forcing.years().to_vec());
         let out_names = Arc::new(OUTPUT_NAMES.iter().map(|s| s.to_string()).collect());
+        let derived = DerivedPlan::new(&self.forcing);
         Ok(TwoLayerModel {
+            derived,
             forcing: self.forcing,
             feedback: self.feedback,
             f2x: self.f2x,
@@ -602,6 +606,7 @@ impl TwoLayerBuilder {
 /// parameter vectors (see the module docs).
 #[derive(Debug, Clone)]
 pub struct TwoLayerModel {
+    derived: DerivedPlan,
     forcing: Arc<Forcing>,
     feedback: Feedback,
     f2x: f64,
@@ -762,9 +767,107 @@ impl TwoLayerModel {
     }
 }
 
+/// Which derived quantities the forcing's years allow, with their year indices
+/// (ECS and TCR always; the period quantities only when the forcing covers the
+/// periods, and the aerosol ERF only for forcing by component).
+#[derive(Debug, Clone, PartialEq)]
+struct DerivedPlan {
+    warming: Option<(Range<usize>, Range<usize>)>,
+    aerosol: Option<Range<usize>>,
+    ohu: Option<(usize, usize)>,
+}
+
+/// Periods of the derived quantities (inclusive calendar years).
+pub const PRE_INDUSTRIAL: (f64, f64) = (1850.0, 1900.0);
+/// Recent period of the realised warming (AR6 WG1 SPM uses 2011–2020; the 2024 update 2015–2024).
+pub const RECENT: (f64, f64) = (2015.0, 2024.0);
+/// Period of the aerosol ERF (AR6 WG1 Ch. 7 assesses 2005–2014 relative to 1750).
+pub const AEROSOL_PERIOD: (f64, f64) = (2005.0, 2014.0);
+/// Years between which the ocean heat uptake is counted (AR6 WG1 Ch. 7, 1971–2018).
+pub const OHU_YEARS: (f64, f64) = (1971.0, 2018.0);
+
+impl DerivedPlan {
+    fn new(forcing: &Forcing) -> Self {
+        let y = forcing.years();
+        let warming = period_indices(y, PRE_INDUSTRIAL.0, PRE_INDUSTRIAL.1).zip(period_indices(y, RECENT.0, RECENT.1));
+        let aerosol = period_indices(y, AEROSOL_PERIOD.0, AEROSOL_PERIOD.1).filter(|_| forcing.has_components());
+        let at = |t: f64| y.iter().position(|&v| v == t);
+        let ohu = at(OHU_YEARS.0).zip(at(OHU_YEARS.1));
+        Self { warming, aerosol, ohu }
+    }
+
+    fn quantities(&self) -> Vec<DerivedQuantity> {
+        let mut q = vec![
+            DerivedQuantity::new("ECS", "K", "equilibrium climate sensitivity F_2x / lambda"),
+            DerivedQuantity::new(
+                "TCR",
+                "K",
+                "transient climate response: mean surface warming in years 61-80 of a 1 %/yr CO2 run (forcing reaching F_2x in year 70)",
+            ),
+        ];
+        if self.warming.is_some() {
+            q.push(DerivedQuantity::new(
+                "warming_2015-2024",
+                "K",
+                "modelled surface warming, mean of 2015-2024 minus mean of 1850-1900",
+            ));
+        }
+        if self.aerosol.is_some() {
+            q.push(DerivedQuantity::new(
+                "aerosol_ERF_2005-2014",
+                "W m-2",
+                "aerosol_scale times the mean aerosol ERF of 2005-2014",
+            ));
+        }
+        if self.ohu.is_some() {
+            q.push(DerivedQuantity::new(
+                "ocean_heat_uptake_1971-2018",
+                "ZJ",
+                "modelled 'Ocean Heat Content' (annual mean) of 2018 minus that of 1971",
+            ));
+        }
+        q
+    }
+}
+
 impl ModelRunner for TwoLayerModel {
     fn param_names(&self) -> Vec<String> {
         self.names.clone()
+    }
+
+    fn derived_quantities(&self) -> Vec<DerivedQuantity> {
+        self.derived.quantities()
+    }
+
+    /// ECS and TCR from the parameters (TCR runs its own 80-year 1 %/yr experiment with
+    /// the exact integrator); the period quantities from `output`, the model's run.
+    fn derive(&self, params: &[f64], output: &ModelOutput, out: &mut [f64]) -> Result<()> {
+        let (p, sa, _) = self.physical(params)?;
+        let n = self.forcing.len();
+        let series = |i: usize| -> Result<&[f64]> {
+            output.get(OUTPUT_NAMES[i]).filter(|s| s.len() == n).ok_or_else(|| {
+                Error::Model(format!("two_layer derive: the output has no '{}' on the forcing years", OUTPUT_NAMES[i]))
+            })
+        };
+        let mut k = 0;
+        let mut put = |v: f64| {
+            out[k] = v;
+            k += 1;
+        };
+        put(p.ecs(self.f2x));
+        put(p.tcr(self.f2x));
+        if let Some((pre, recent)) = &self.derived.warming {
+            let t = series(0)?;
+            put(mean(t, recent.clone()) - mean(t, pre.clone()));
+        }
+        if let Some(r) = &self.derived.aerosol {
+            put(sa * mean(&self.forcing.aerosol, r.clone()));
+        }
+        if let Some((a, b)) = self.derived.ohu {
+            let h = series(1)?;
+            put(h[b] - h[a]);
+        }
+        Ok(())
     }
 
     fn output_names(&self) -> Vec<String> {

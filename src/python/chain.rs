@@ -16,11 +16,19 @@ use crate::sampler::Chain;
 pub struct PyChain {
     pub(crate) inner: Chain,
     pub(crate) blob_layout: Vec<(String, Vec<f64>)>,
+    /// Derived quantities: the last `derived.len()` blob columns.
+    pub(crate) derived: Vec<crate::derived::DerivedQuantity>,
 }
 
 impl PyChain {
     pub(crate) fn new(inner: Chain, blob_layout: Vec<(String, Vec<f64>)>) -> Self {
-        Self { inner, blob_layout }
+        Self { inner, blob_layout, derived: Vec::new() }
+    }
+
+    /// Name the last blob columns as these derived quantities.
+    pub(crate) fn with_derived(mut self, derived: Vec<crate::derived::DerivedQuantity>) -> Self {
+        self.derived = derived;
+        self
     }
 }
 
@@ -53,6 +61,11 @@ impl PyChain {
     fn blobs<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let c = &slf.get().inner;
         view(slf, c.blobs_raw(), nd::Ix3(c.n_rows(), c.n_walkers(), c.n_blobs()))
+    }
+    /// Derived quantities stored as the last blob columns: ``[(name, unit, description), ...]``.
+    #[getter]
+    fn derived_quantities(&self) -> Vec<(String, String, String)> {
+        self.derived.iter().map(|q| (q.name.clone(), q.unit.clone(), q.description.clone())).collect()
     }
     /// Blob layout ``[(variable, observation times), ...]``.
     #[getter]

@@ -335,6 +335,8 @@ pub struct PyEnsembleSampler {
     density: Arc<DynDensity>,
     calls: Vec<Arc<PyCalls>>,
     blob_layout: Vec<(String, Vec<f64>)>,
+    /// Derived quantities the model declares, stored as the last blob columns.
+    derived: Vec<crate::derived::DerivedQuantity>,
     model_name: String,
     /// What a resume must match (model, likelihood, target), as in the chain file.
     fingerprint: String,
@@ -366,6 +368,9 @@ impl PyEnsembleSampler {
                 .collect();
         }
         meta.blob_names = self.blob_layout.iter().flat_map(|(n, ts)| ts.iter().map(move |t| format!("{n}@{t}"))).collect();
+        meta.derived_names = self.derived.iter().map(|q| q.name.clone()).collect();
+        meta.derived_units = self.derived.iter().map(|q| q.unit.clone()).collect();
+        meta.derived_descriptions = self.derived.iter().map(|q| q.description.clone()).collect();
         meta.model = self.model_name.clone();
         meta.fingerprint = self.fingerprint.clone();
         meta.n_steps_target = n_steps_target;
@@ -454,14 +459,16 @@ impl PyEnsembleSampler {
         blobs: bool,
     ) -> PyResult<Self> {
         let (post, executor, calls) = build_posterior(&parameters, &target, &runner, likelihood.as_deref(), threads)?;
-        let post = post.with_blobs(blobs);
+        // Derived quantities the model declares (ECS, TCR, …) are always kept.
+        let post = post.with_blobs(blobs).with_derived(true);
         let blob_layout = if blobs { post.blob_layout() } else { Vec::new() };
+        let derived = post.derived_quantities();
         let post = Arc::new(post);
         let density = Arc::new(DynDensity { inner: post.clone(), posterior: Some(post) });
         let sampler = n_walkers_checked(EnsembleSampler::new(density.clone(), seed), n_walkers)?.with_executor(executor);
         let rel = likelihood.as_deref().map(|l| l.inner.relative_error).unwrap_or_default();
         let fingerprint = super::fingerprint::of_run(&runner.name, rel, &target.inner);
-        Ok(Self { sampler, density, calls, blob_layout, model_name: runner.name.clone(), fingerprint })
+        Ok(Self { sampler, density, calls, blob_layout, derived, model_name: runner.name.clone(), fingerprint })
     }
 
     /// Sampler for a plain log-probability function of a 1-D array (emcee's
@@ -503,6 +510,7 @@ impl PyEnsembleSampler {
             density,
             calls: vec![calls],
             blob_layout: Vec::new(),
+            derived: Vec::new(),
             model_name: "log_prob_fn".into(),
             fingerprint: String::new(),
         })
@@ -628,7 +636,7 @@ impl PyEnsembleSampler {
             }
         });
         let chain = res.py()?;
-        let chain = PyChain::new(chain, self.blob_layout.clone());
+        let chain = PyChain::new(chain, self.blob_layout.clone()).with_derived(self.derived.clone());
         Ok((chain, pending.map(|e| e.into_value(py).into_any())))
     }
 

@@ -92,6 +92,21 @@ pub trait ModelRunner: Send + Sync {
     fn run_batch(&self, batch: &[Vec<f64>]) -> Vec<Result<ModelOutput>> {
         batch.par_iter().map(|p| run_catching(self, p)).collect()
     }
+
+    /// The derived quantities this model computes per sample (name, unit,
+    /// description), in the order [`ModelRunner::derive`] writes them; none by
+    /// default. See [`crate::derived`].
+    fn derived_quantities(&self) -> Vec<crate::derived::DerivedQuantity> {
+        Vec::new()
+    }
+
+    /// Compute the derived quantities for `params` into `out` (length
+    /// `derived_quantities().len()`), given `output = self.run(params)`. Must be a
+    /// pure function of `params`, like `run`.
+    fn derive(&self, params: &[f64], output: &ModelOutput, out: &mut [f64]) -> Result<()> {
+        let _ = (params, output, out);
+        Ok(())
+    }
 }
 
 /// Run a model, turning a panic into [`Error::Model`].
@@ -127,6 +142,12 @@ macro_rules! forward_model_runner {
             }
             fn run_batch(&self, batch: &[Vec<f64>]) -> Vec<Result<ModelOutput>> {
                 (**self).run_batch(batch)
+            }
+            fn derived_quantities(&self) -> Vec<crate::derived::DerivedQuantity> {
+                (**self).derived_quantities()
+            }
+            fn derive(&self, params: &[f64], output: &ModelOutput, out: &mut [f64]) -> Result<()> {
+                (**self).derive(params, output, out)
             }
         }
     )*};

@@ -156,6 +156,11 @@ fn write_meta(c: &Group, meta: &ChainMeta) -> hdf5::Result<()> {
     if !meta.blob_names.is_empty() {
         write_strings(c, "blob_names", &meta.blob_names)?;
     }
+    if !meta.derived_names.is_empty() {
+        write_strings(c, "derived_names", &meta.derived_names)?;
+        write_strings(c, "derived_units", &meta.derived_units)?;
+        write_strings(c, "derived_descriptions", &meta.derived_descriptions)?;
+    }
     Ok(())
 }
 
@@ -166,6 +171,9 @@ fn read_meta(c: &Group) -> ChainMeta {
         priors: read_strings(c, "priors"),
         transforms: read_strings(c, "transforms"),
         blob_names: read_strings(c, "blob_names"),
+        derived_names: read_strings(c, "derived_names"),
+        derived_units: read_strings(c, "derived_units"),
+        derived_descriptions: read_strings(c, "derived_descriptions"),
         config_toml: get_str_attr(c, "config_toml"),
         config_dir: get_str_attr(c, "config_dir"),
         model: get_str_attr(c, "model"),

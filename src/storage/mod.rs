@@ -12,7 +12,9 @@
 //! - group `climcal`: attrs `format_version`, `crate_version`, `seed`, `thin`,
 //!   `n_steps_target`, `model`, `config_toml`, `config_dir`, `fingerprint`,
 //!   `ranks`, `threads`, `wall_seconds`, `checkpoint_seconds`, `n_checkpoints`;
-//!   datasets `param_names`, `units`, `priors` (JSON), `transforms`, `blob_names`;
+//!   datasets `param_names`, `units`, `priors` (JSON), `transforms`, `blob_names`,
+//!   `derived_names`, `derived_units`, `derived_descriptions` (the derived
+//!   quantities of [`crate::derived`], stored as the last blob columns);
 //!   and two state slots `state0`/`state1` (attrs `valid`, `serial`, `rows`,
 //!   `iteration`, `failures`; datasets `positions` (sampler space), `ln_probs`,
 //!   `blobs`, `rngs (nwalkers, 4)` as [`crate::sampler::rng::rng_to_words`],
@@ -75,8 +77,13 @@ pub struct ChainMeta {
     pub priors: Vec<String>,
     /// Transforms (`identity`, `log`, `logit`).
     pub transforms: Vec<String>,
-    /// One label per blob value.
+    /// One label per blob value of the model at the observation times (`variable@time`).
     pub blob_names: Vec<String>,
+    /// Derived quantities ([`crate::derived`]): the last `derived_names.len()` blob
+    /// columns, with their units and descriptions (empty when none).
+    pub derived_names: Vec<String>,
+    pub derived_units: Vec<String>,
+    pub derived_descriptions: Vec<String>,
     /// The run file's TOML text (empty when the chain did not come from one).
     pub config_toml: String,
     /// Directory the run file's relative paths resolve against.

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use climcal::derived::DerivedTable;
 use climcal::diagnostics::quantile;
 use climcal::error::Result;
+use climcal::sampler::Chain;
 use climcal::storage::read_chain;
 
 #[derive(Args)]
@@ -40,18 +42,7 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
     let discard_steps = a.discard;
     let discard = discarded_rows(rows, chain.n_steps(), chain.thin(), discard_steps);
     let units = meta.as_ref().map(|m| m.units.clone()).unwrap_or_default();
-    let flat = chain.flat_samples(discard);
     let kept = rows - discard;
-    let (r_hat, ess, tau) = if kept >= 4 {
-        (
-            chain.r_hat(discard),
-            chain.ess(discard),
-            chain.autocorr_time_quiet(discard).iter().map(|t| t * chain.thin() as f64).collect(),
-        )
-    } else {
-        let nan = vec![f64::NAN; chain.dim()];
-        (nan.clone(), nan.clone(), nan)
-    };
     let acc = chain.acceptance_fraction();
     let acc_mean = chain.mean_acceptance_rate();
     let acc_min = acc.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -62,26 +53,12 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
         Some(r) => r.reasons.clone(),
         None => vec![format!("only {kept} rows after discarding {discard_steps} steps ({discard} rows); need at least 4")],
     };
-    let mut params = Vec::new();
-    for (p, name) in chain.names().iter().enumerate() {
-        let mut col: Vec<f64> = flat.column(p).iter().copied().collect();
-        let n = col.len() as f64;
-        let mean = col.iter().sum::<f64>() / n;
-        let sd = (col.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-        col.sort_by(|a, b| a.total_cmp(b));
-        params.push(serde_json::json!({
-            "name": name,
-            "unit": units.get(p).cloned().unwrap_or_default(),
-            "mean": mean,
-            "sd": sd,
-            "q05": quantile(&col, 0.05),
-            "q50": quantile(&col, 0.50),
-            "q95": quantile(&col, 0.95),
-            "r_hat": r_hat[p],
-            "ess_bulk": ess[p],
-            "tau": tau[p],
-        }));
-    }
+    let params = column_stats(&chain, discard, &units);
+    // Derived quantities (ECS, TCR, …): the last blob columns, as a chain of their own.
+    let derived = match meta.as_ref().and_then(|m| DerivedTable::chain_of(&chain, m).map(|c| (c, m.derived_units.clone()))) {
+        Some((dc, du)) => column_stats(&dc, discard, &du),
+        None => Vec::new(),
+    };
     if a.json {
         let j = serde_json::json!({
             "file": a.file.display().to_string(),
@@ -97,6 +74,7 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
             "discard_rows": discard,
             "n_blobs": chain.n_blobs(),
             "parameters": params,
+            "derived": derived,
             "acceptance_per_walker": acc,
             "acceptance_mean": acc_mean,
             "acceptance_min": acc_min,
@@ -124,36 +102,43 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
         }
     );
     // Row labels "name [unit]" (just the name when it has no unit); the column is as
-    // wide as the longest.
-    let labels: Vec<String> = params
-        .iter()
-        .map(|p| {
-            let name = p["name"].as_str().unwrap_or("");
-            match p["unit"].as_str().filter(|u| !u.is_empty()) {
-                Some(u) => format!("{name} [{u}]"),
-                None => name.to_string(),
-            }
-        })
-        .collect();
-    let w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0).max(9);
-    println!(
-        "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7} {:>8} {:>8}",
-        "parameter", "mean", "sd", "5%", "50%", "95%", "R-hat", "ESS", "tau"
-    );
-    for (p, name) in params.iter().zip(&labels) {
-        let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
+    // wide as the longest, derived quantities included.
+    let label = |p: &serde_json::Value| {
+        let name = p["name"].as_str().unwrap_or("");
+        match p["unit"].as_str().filter(|u| !u.is_empty()) {
+            Some(u) => format!("{name} [{u}]"),
+            None => name.to_string(),
+        }
+    };
+    let w = params.iter().chain(&derived).map(|p| label(p).chars().count()).max().unwrap_or(0).max(9);
+    let header = |first: &str| {
         println!(
-            "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7.3} {:>8.0} {:>8.1}",
-            name,
-            sig4(f("mean")),
-            sig4(f("sd")),
-            sig4(f("q05")),
-            sig4(f("q50")),
-            sig4(f("q95")),
-            f("r_hat"),
-            f("ess_bulk"),
-            f("tau")
-        );
+            "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7} {:>8} {:>8}",
+            first, "mean", "sd", "5%", "50%", "95%", "R-hat", "ESS", "tau"
+        )
+    };
+    let print_rows = |rows: &[serde_json::Value]| {
+        for p in rows {
+            let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7.3} {:>8.0} {:>8.1}",
+                label(p),
+                sig4(f("mean")),
+                sig4(f("sd")),
+                sig4(f("q05")),
+                sig4(f("q50")),
+                sig4(f("q95")),
+                f("r_hat"),
+                f("ess_bulk"),
+                f("tau")
+            );
+        }
+    };
+    header("parameter");
+    print_rows(&params);
+    if !derived.is_empty() {
+        header("derived");
+        print_rows(&derived);
     }
     println!("acceptance: mean {acc_mean:.3} (walkers {acc_min:.3}–{acc_max:.3}); failed evaluations: {}", chain.failures());
     if let Some(m) = &meta {
@@ -171,6 +156,46 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Mean, sd, 5/50/95 %, R-hat, bulk ESS and τ (in steps) of every column of `chain`
+/// after `discard` stored rows, as JSON rows named by the chain's names and `units`.
+fn column_stats(chain: &Chain, discard: usize, units: &[String]) -> Vec<serde_json::Value> {
+    let kept = chain.n_rows() - discard.min(chain.n_rows());
+    let flat = chain.flat_samples(discard);
+    let (r_hat, ess, tau) = if kept >= 4 {
+        (
+            chain.r_hat(discard),
+            chain.ess(discard),
+            chain.autocorr_time_quiet(discard).iter().map(|t| t * chain.thin() as f64).collect(),
+        )
+    } else {
+        let nan = vec![f64::NAN; chain.dim()];
+        (nan.clone(), nan.clone(), nan)
+    };
+    let mut rows = Vec::new();
+    for (p, name) in chain.names().iter().enumerate() {
+        // Failed derivations are NaN: the statistics are over the finite values.
+        let mut col: Vec<f64> = flat.column(p).iter().copied().filter(|v| !v.is_nan()).collect();
+        let n = col.len() as f64;
+        let mean = col.iter().sum::<f64>() / n;
+        let sd = (col.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        col.sort_by(|a, b| a.total_cmp(b));
+        let q = |p: f64| if col.is_empty() { f64::NAN } else { quantile(&col, p) };
+        rows.push(serde_json::json!({
+            "name": name,
+            "unit": units.get(p).cloned().unwrap_or_default(),
+            "mean": mean,
+            "sd": sd,
+            "q05": q(0.05),
+            "q50": q(0.50),
+            "q95": q(0.95),
+            "r_hat": r_hat[p],
+            "ess_bulk": ess[p],
+            "tau": tau[p],
+        }));
+    }
+    rows
 }
 
 /// Four significant digits, plain notation for 1e-3 ≤ |x| < 1e5, scientific otherwise.

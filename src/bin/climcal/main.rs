@@ -251,6 +251,7 @@ pub(crate) fn local_executor(threads: Option<usize>) -> Result<Arc<dyn Executor>
 }
 
 fn meta_for(cfg: &RunConfig, problem: &Problem, seed: u64) -> ChainMeta {
+    let derived = problem.posterior.as_ref().map(|p| p.derived_quantities()).unwrap_or_default();
     ChainMeta {
         names: problem.names.clone(),
         units: problem.units.clone(),
@@ -265,6 +266,9 @@ fn meta_for(cfg: &RunConfig, problem: &Problem, seed: u64) -> ChainMeta {
             .map(|t| serde_json::to_value(t).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
             .collect(),
         blob_names: problem.blob_names.clone(),
+        derived_names: derived.iter().map(|q| q.name.clone()).collect(),
+        derived_units: derived.iter().map(|q| q.unit.clone()).collect(),
+        derived_descriptions: derived.iter().map(|q| q.description.clone()).collect(),
         config_toml: cfg.text.clone(),
         config_dir: cfg.base_dir.display().to_string(),
         model: problem.model_name.clone(),
