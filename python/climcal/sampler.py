@@ -329,13 +329,28 @@ class EnsembleSampler:
             raise exc
         return chain
 
-    def run_with_progress(self, callback: Callable, state=None, n_steps: int = 1000, **kwargs) -> Chain:
-        """``run`` with ``callback(ProgressInfo)`` called after every step (the
-        design's ``run_with_progress``); returning ``False`` stops the run after that
-        step. Other keyword arguments as in ``run``."""
+    def run_with_progress(self, *args, **kwargs) -> Chain:
+        """``run`` with a callback called after every step with a
+        ``climcal.ProgressInfo`` (the design's ``run_with_progress``); returning
+        ``False`` stops the run after that step.
+
+        Called as ``run_with_progress(callback, state=None, n_steps=1000, **kw)`` or,
+        in the engine's order, ``run_with_progress(state, n_steps, callback, **kw)``;
+        ``callback=`` may also be given by keyword. Other keyword arguments as in
+        ``run``.
+        """
+        args = list(args)
+        callback = kwargs.pop("callback", None)
+        if callback is None:
+            found = [i for i, a in enumerate(args) if callable(a) and not isinstance(a, (int, np.integer))]
+            if not found:
+                raise TypeError("run_with_progress needs a callback: a callable taking a climcal.ProgressInfo")
+            callback = args.pop(found[0])
         if not callable(callback):
             raise TypeError(f"run_with_progress: callback must be callable, got {type(callback).__name__}")
-        return self.run(state, n_steps, progress=callback, **kwargs)
+        if len(args) > 2:
+            raise TypeError("run_with_progress takes a callback, a state and n_steps (and keyword arguments of run)")
+        return self.run(*args, progress=callback, **kwargs)
 
     def resume(self, path: str | os.PathLike, n_steps: int, **kwargs) -> Chain:
         """Continue the run stored in the chain file ``path`` for ``n_steps`` more

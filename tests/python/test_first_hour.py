@@ -122,6 +122,12 @@ def test_run_with_progress_and_stopping(params, target):
     chain = s.run_with_progress(cb, s.initialize("prior"), n_steps=100)
     assert calls == list(range(1, 13))
     assert chain.n_rows == 12 and s.state.iteration == 12
+    # The engine's argument order works too: (state, n_steps, callback).
+    seen = []
+    s.run_with_progress(s.state, 3, seen.append)
+    assert [p.iteration for p in seen] == [13, 14, 15]
+    with pytest.raises(TypeError, match="needs a callback"):
+        s.run_with_progress(s.state, 3)
 
 
 # -- item 8: small ones -------------------------------------------------------------------
