@@ -49,7 +49,7 @@ def test_docs_python_md_snippets_run(in_tmp):
     assert res.at_bounds == []
     assert abs(res.best_params["lambda"] - 1.2) < 0.1 and abs(res.best_params["heat_capacity"] - 8.0) < 1.0
     # The resumed file holds the quick start's 2000 steps and the 1000 resumed ones.
-    assert ns["chain"].n_steps == 3000
+    assert ns["climcal"].load("run.h5").n_steps == 3000
 
 
 def test_readme_python_quick_start_runs(in_tmp):
