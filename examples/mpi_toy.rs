@@ -195,6 +195,13 @@ fn run_mpi(a: &Args) -> Result<()> {
         let per_rank: Vec<String> =
             exec.rank_stats().iter().enumerate().map(|(r, s)| format!("{r}:{}/{}", s.failures, s.evaluations)).collect();
         println!("rank_failures {}", per_rank.join(" "));
+        let times: Vec<String> = exec
+            .rank_stats()
+            .iter()
+            .enumerate()
+            .map(|(r, s)| format!("{r}:{:.4}/{:.4}/{:.4}", s.eval_seconds, s.comm_seconds, s.wait_seconds))
+            .collect();
+        println!("rank_eval_comm_wait_seconds {}", times.join(" "));
         println!("threads_by_rank {:?}", exec.threads_by_rank());
         r
     } else {
@@ -205,13 +212,14 @@ fn run_mpi(a: &Args) -> Result<()> {
         }
         let rep = mpi::run_worker(&density, &local)?;
         eprintln!(
-            "worker {}: {} batches, {} evaluations, {} failures, eval {:.3} s, mpi {:.3} s",
+            "worker {}: {} chunks, {} evaluations, {} failures, eval {:.3} s, mpi {:.3} s, waiting {:.3} s",
             world.rank(),
-            rep.batches,
+            rep.chunks,
             rep.evaluations,
             rep.failures,
             rep.eval_seconds,
-            rep.mpi_seconds
+            rep.mpi_seconds,
+            rep.wait_seconds
         );
         Ok(())
     }

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::density::LogDensity;
 
+pub mod dynamic;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 
@@ -156,12 +157,16 @@ impl RayonExecutor {
         } else {
             let dim = points.len() / n;
             let nb = blobs.len() / n;
-            let chunk = n.div_ceil(threads);
+            // Small chunks, each its own task: idle threads steal whatever is
+            // left, so uneven costs or a thread that lost its core do not leave
+            // the others waiting (about 8 chunks per thread).
+            let chunk = (n / (8 * threads)).max(1);
             let mut run = || {
                 if nb == 0 {
                     ln_probs
                         .par_chunks_mut(chunk)
                         .zip(points.par_chunks(chunk * dim))
+                        .with_max_len(1)
                         .map(|(lp, pts)| eval_block(density, pts, lp, &mut []))
                         .sum::<u64>()
                 } else {
@@ -169,6 +174,7 @@ impl RayonExecutor {
                         .par_chunks_mut(chunk)
                         .zip(points.par_chunks(chunk * dim))
                         .zip(blobs.par_chunks_mut(chunk * nb))
+                        .with_max_len(1)
                         .map(|((lp, pts), b)| eval_block(density, pts, lp, b))
                         .sum::<u64>()
                 }
@@ -184,6 +190,31 @@ impl RayonExecutor {
         let new = if est == 0 { per.max(1) } else { (est * 7 + per) / 8 };
         self.ns_per_eval.store(new.max(1), Ordering::Relaxed);
         failures
+    }
+}
+
+impl RayonExecutor {
+    /// Run `body` on the calling thread while tasks it spawns run on this
+    /// executor's pool (rayon's `in_place_scope`); returns when all have finished.
+    pub fn in_place_scope<'scope, R>(&self, body: impl FnOnce(&rayon::Scope<'scope>) -> R) -> R {
+        match &self.pool {
+            Some(p) => p.in_place_scope(body),
+            None => rayon::in_place_scope(body),
+        }
+    }
+
+    /// Fold a measured cost (thread-ns per evaluation) into the estimate that
+    /// decides the serial fast path.
+    pub fn record_cost(&self, ns_per_eval: f64) {
+        let per = ns_per_eval.clamp(1.0, 1e15) as u64;
+        let est = self.ns_per_eval.load(Ordering::Relaxed);
+        let new = if est == 0 { per } else { (est * 7 + per) / 8 };
+        self.ns_per_eval.store(new.max(1), Ordering::Relaxed);
+    }
+
+    /// Estimated cost of one evaluation, thread-ns (0 = not measured yet).
+    pub fn ns_per_eval(&self) -> f64 {
+        self.ns_per_eval.load(Ordering::Relaxed) as f64
     }
 }
 

@@ -2,23 +2,33 @@
 //!
 //! Rank 0 owns the sampler, the random streams and the chain file, and evaluates
 //! batches through an [`MpiExecutor`]. Every other rank runs [`run_worker`], which
-//! holds no sampler state: for each batch it
+//! holds no sampler state. Work is handed out dynamically ([`super::dynamic`]):
 //!
-//! 1. receives a small control message (`Bcast` of `[command, n, dim, n_blobs]`),
-//! 2. receives its contiguous block of proposals (`Scatterv`, rank 0 included),
-//! 3. evaluates the block on its local [`RayonExecutor`] (serial fast path for cheap
-//!    models),
-//! 4. sends back `ln_prob`s, blobs, its failure count and its evaluation time in one
-//!    `Gatherv`.
+//! 1. rank 0 splits each batch into chunks as they are claimed (guided
+//!    self-scheduling: large first, small at the end) and sends each worker a chunk
+//!    of points (point-to-point, non-blocking), keeping two in flight per worker
+//!    while plenty is left so that no worker waits for rank 0's reply;
+//! 2. rank 0's own threads claim chunks from the same counter meanwhile;
+//! 3. a worker evaluates each chunk on its local [`RayonExecutor`] and sends back
+//!    `ln_prob`s, blobs, its failure count and its evaluating/communicating time;
+//!    rank 0 writes them by index and sends that worker its next chunk.
 //!
-//! Evaluation is a pure function of each point, so the chain is bitwise identical
-//! for any number of ranks and threads. A model that errors, returns NaN or panics
-//! gives −∞ for that walker on whatever rank it ran (counted), never a hang.
+//! A faster rank (or one whose points are cheaper) simply claims more. Results
+//! land by index and evaluation is a pure function of each point, so the chain is
+//! bitwise identical for any number of ranks and threads. A model that errors,
+//! returns NaN or panics gives −∞ for that walker on whatever rank it ran
+//! (counted), never a hang. A batch too small to be worth a message (below
+//! [`dynamic::MIN_CHUNK_NS`] of estimated work) is evaluated by rank 0 alone.
 //!
-//! Timing: every batch's wall time on rank 0 is split into evaluating (rank 0's own
-//! block), waiting (for the slowest other rank to finish its block) and
-//! communicating (the rest: control message, scatter, gather), reported through
-//! [`EvalStats`].
+//! Waiting: no rank blocks in an MPI call that busy-polls. Idle workers poll with
+//! `MPI_Iprobe`, spinning for 50 µs and then sleeping (10 µs doubling to 250 µs);
+//! rank 0 polls for results with short sleeps while its threads evaluate. On a
+//! loaded node an idle rank therefore leaves its core to the ranks (or the
+//! neighbour's job) that need it, as idle rayon threads do.
+//!
+//! Timing: every batch's wall time (rank 0's clock) is split, per rank, into
+//! evaluating, communicating and waiting ([`RankStats`]); rank 0's split is also
+//! reported through [`EvalStats`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -41,24 +51,21 @@
 //! # Ok::<(), climcal::Error>(())
 //! ```
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use mpi::datatype::{Partition, PartitionMut};
 use mpi::environment::Universe;
-use mpi::topology::SimpleCommunicator;
+use mpi::topology::{Rank, SimpleCommunicator};
 use mpi::traits::*;
-use mpi::Count;
+use mpi::Tag;
 
+use super::dynamic::{self, Backoff, Claims, Disjoint};
 use super::{EvalStats, Executor, ExecutorInfo, RayonExecutor};
 use crate::density::LogDensity;
 use crate::error::{Error, Result};
-
-const CMD_STOP: u64 = 0;
-const CMD_EVAL: u64 = 1;
-/// Values a rank appends to its results: failure count and evaluation seconds.
-const TRAILER: usize = 2;
 
 /// An initialised MPI environment. Dropping it finalises MPI: keep it alive until
 /// the end of `main` (after every [`MpiExecutor`] has been dropped).
@@ -193,63 +200,63 @@ pub fn broadcast_text(text: Option<&str>) -> Option<String> {
     Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// Contiguous blocks of `n` rows over `size` ranks: `(counts, displacements)` in
-/// rows. Blocks differ by at most one row; the larger ones go to the last ranks,
-/// leaving rank 0 (which also coordinates) the lighter share.
-pub fn block_layout(n: usize, size: usize) -> (Vec<usize>, Vec<usize>) {
-    let base = n / size;
-    let rem = n % size;
-    let counts: Vec<usize> = (0..size).map(|r| base + usize::from(r >= size - rem)).collect();
-    let displs = counts
-        .iter()
-        .scan(0, |acc, &c| {
-            let d = *acc;
-            *acc += c;
-            Some(d)
-        })
-        .collect();
-    (counts, displs)
-}
+/// Rank 0 → worker: a chunk of points (row-major, `dim` values each).
+const TAG_WORK: Tag = 101;
+/// Worker → rank 0: `[failures, eval seconds, comm seconds, ln_probs…, blobs…]` of
+/// the oldest chunk it was sent.
+const TAG_RESULT: Tag = 102;
+/// Rank 0 → worker: leave [`run_worker`] (empty message).
+const TAG_STOP: Tag = 103;
+/// Values a worker puts before its results.
+const HEAD: usize = 3;
 
-fn to_count(v: usize) -> Count {
-    Count::try_from(v).expect("MPI message larger than 2^31 elements; use fewer walkers per batch")
-}
-
-/// Cumulative figures of one rank, kept on the coordinator.
+/// Cumulative figures of one rank, kept on the coordinator. Per batch, a rank's
+/// share of the batch's wall time (on rank 0's clock) is split into evaluating,
+/// communicating (in MPI calls) and waiting (idle: nothing left to claim while
+/// others finish, or a message on its way); the three add up to the batches' time.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RankStats {
     /// Points this rank evaluated.
     pub evaluations: u64,
     /// Of which failed (error, NaN, panic → −∞).
     pub failures: u64,
-    /// Seconds this rank spent evaluating.
+    /// Seconds this rank spent evaluating (for rank 0: its threads' busy time
+    /// divided by its thread count).
     pub eval_seconds: f64,
+    /// Seconds in MPI calls (receiving points, sending results; rank 0: probing,
+    /// receiving and sending).
+    pub comm_seconds: f64,
+    /// The rest of the batches' time: idle.
+    pub wait_seconds: f64,
 }
 
-/// Buffers reused for every batch (the hot loop allocates only when a batch grows).
+/// What rank 0 learns of one remote rank during a batch.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    evaluations: u64,
+    failures: u64,
+    eval_seconds: f64,
+    comm_seconds: f64,
+    thread_seconds: f64,
+}
+
+/// Buffers and figures kept between batches.
 #[derive(Default)]
 struct Scratch {
-    counts: Vec<Count>,
-    displs: Vec<Count>,
-    rcounts: Vec<Count>,
-    rdispls: Vec<Count>,
-    my_points: Vec<f64>,
-    my_lp: Vec<f64>,
-    my_blobs: Vec<f64>,
-    send: Vec<f64>,
     recv: Vec<f64>,
     ranks: Vec<RankStats>,
     totals: EvalStats,
 }
 
-/// The executor of rank 0: scatters each batch over all ranks (itself included),
-/// evaluates its own block on its local rayon pool and gathers the results in
-/// order. Create it on rank 0 only, after [`init`], while every other rank calls
-/// [`run_worker`]; release the workers with [`MpiExecutor::shutdown`] (also done
-/// on drop).
+/// The executor of rank 0: hands out each batch in chunks to whichever rank (or
+/// rank 0's own threads) is free, and writes the results by index, so the chain
+/// does not depend on the layout. Create it on rank 0 only, after [`init`], while
+/// every other rank calls [`run_worker`]; release the workers with
+/// [`MpiExecutor::shutdown`] (also done on drop).
 ///
 /// MPI calls are made from the thread that calls [`Executor::evaluate`], one
-/// batch at a time (a lock serialises concurrent callers).
+/// batch at a time (a lock serialises concurrent callers); rank 0's evaluations
+/// run on its local rayon pool meanwhile.
 pub struct MpiExecutor {
     local: RayonExecutor,
     size: usize,
@@ -262,7 +269,7 @@ pub struct MpiExecutor {
 impl MpiExecutor {
     /// Coordinator side of the handshake (collective with [`run_worker`] on the
     /// other ranks): learns each rank's thread count and problem size.
-    /// `local` evaluates rank 0's own block. Errors unless called on rank 0 of an
+    /// `local` evaluates rank 0's own share. Errors unless called on rank 0 of an
     /// initialised MPI.
     pub fn new(local: RayonExecutor) -> Result<Self> {
         if !mpi::is_initialized() || mpi::is_finalized() {
@@ -282,6 +289,7 @@ impl MpiExecutor {
         world.process_at_rank(0).gather_into_root(&mine[..], &mut all[..]);
         let announced = all.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
         let scratch = Scratch { ranks: vec![RankStats::default(); size], ..Default::default() };
+        dynamic::fine_timer_slack(); // this thread polls for results with short sleeps
         Ok(Self { local, size, announced, scratch: Mutex::new(scratch), stopped: AtomicBool::new(false) })
     }
 
@@ -292,19 +300,26 @@ impl MpiExecutor {
 
     /// Rayon threads of each rank.
     pub fn threads_by_rank(&self) -> Vec<usize> {
-        let mut t: Vec<usize> = self.announced.iter().map(|a| a[0] as usize).collect();
+        let mut t: Vec<usize> = self.announced.iter().map(|a| (a[0] as usize).max(1)).collect();
         t[0] = self.local.threads();
         t
     }
 
-    /// Evaluations, failures and evaluation time of each rank so far.
+    /// Evaluations, failures and the evaluating / communicating / waiting split
+    /// of each rank so far.
     pub fn rank_stats(&self) -> Vec<RankStats> {
         self.scratch.lock().unwrap_or_else(|e| e.into_inner()).ranks.clone()
     }
 
-    /// Evaluating / communicating / waiting time and failures of every batch so far.
+    /// Evaluating / communicating / waiting time (rank 0's) and failures of every
+    /// batch so far.
     pub fn totals(&self) -> EvalStats {
         self.scratch.lock().unwrap_or_else(|e| e.into_inner()).totals
+    }
+
+    /// Estimated cost of one evaluation (thread-seconds), 0 before the first batch.
+    pub fn seconds_per_eval(&self) -> f64 {
+        self.local.ns_per_eval() * 1e-9
     }
 
     /// Tell the workers to leave [`run_worker`]. Idempotent; called on drop. After
@@ -314,8 +329,11 @@ impl MpiExecutor {
             return;
         }
         let _guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        let mut header = [CMD_STOP, 0, 0, 0];
-        SimpleCommunicator::world().process_at_rank(0).broadcast_into(&mut header[..]);
+        let world = SimpleCommunicator::world();
+        let none: [f64; 0] = [];
+        for r in 1..self.size {
+            world.process_at_rank(r as Rank).send_with_tag(&none[..], TAG_STOP);
+        }
     }
 
     fn check_problem(&self, dim: usize, nb: usize) {
@@ -330,12 +348,150 @@ impl MpiExecutor {
             }
         }
     }
+
+    /// A batch too small to split (or no other ranks): rank 0 alone, no messages.
+    fn evaluate_alone(
+        &self,
+        s: &mut Scratch,
+        density: &dyn LogDensity,
+        points: &[f64],
+        lp: &mut [f64],
+        bl: &mut [f64],
+    ) -> EvalStats {
+        let t0 = Instant::now();
+        let failures = self.local.evaluate_local(density, points, lp, bl);
+        let secs = t0.elapsed().as_secs_f64();
+        let st = &mut s.ranks[0];
+        st.evaluations += lp.len() as u64;
+        st.failures += failures;
+        st.eval_seconds += secs;
+        for r in s.ranks.iter_mut().skip(1) {
+            r.wait_seconds += secs;
+        }
+        EvalStats { failures, eval_seconds: secs, comm_seconds: 0.0, wait_seconds: 0.0 }
+    }
 }
 
 impl Drop for MpiExecutor {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// One batch as rank 0 sees it: the points, the shared counter and the output.
+struct Batch<'a, 'b> {
+    density: &'a dyn LogDensity,
+    points: &'a [f64],
+    dim: usize,
+    nb: usize,
+    claims: &'a Claims,
+    out: &'a Disjoint<'b>,
+}
+
+impl Batch<'_, '_> {
+    /// Evaluate the points of `c` here; returns failures.
+    fn eval(&self, c: Range<usize>) -> u64 {
+        let pts = &self.points[c.start * self.dim..c.end * self.dim];
+        // SAFETY: every range passed here is a claim from `claims` (or a piece of
+        // one), each handed out once.
+        let (lp, bl) = unsafe { self.out.chunk(c) };
+        super::eval_block(self.density, pts, lp, bl)
+    }
+}
+
+/// What rank 0's calling thread did in a batch.
+#[derive(Default)]
+struct Coordinator {
+    evaluations: u64,
+    failures: u64,
+    eval_seconds: f64,
+    comm_seconds: f64,
+}
+
+/// Rank 0's side of one batch, on the calling thread: keep every worker supplied
+/// with chunks (two in flight, so that it never waits for rank 0's reply; guided
+/// chunk sizes keep the last ones short), receive results and write them by
+/// index, and between those messages evaluate rank 0's own claims one point at a
+/// time (so a worker's result never waits longer than one evaluation). Rank 0's
+/// other threads (if any) claim and evaluate meanwhile. Once everything is handed
+/// out it waits for the last results as an idle worker does. No thread of rank 0
+/// sleeps on a timer while it has work, and none spins while it has none.
+fn coordinate(b: &Batch<'_, '_>, threads: &[usize], recv: &mut Vec<f64>, tally: &mut [Tally]) -> Coordinator {
+    let world = SimpleCommunicator::world();
+    let size = threads.len();
+    let mut queue: Vec<VecDeque<Range<usize>>> = vec![VecDeque::new(); size];
+    let mut outstanding = 0usize;
+    let mut me = Coordinator::default();
+    mpi::request::scope(|scope| {
+        let mut sent = Vec::new();
+        let mut refill = |r: usize, queue: &mut VecDeque<Range<usize>>, outstanding: &mut usize| {
+            while queue.len() < 2 {
+                let Some(c) = b.claims.claim(threads[r]) else { break };
+                let buf = &b.points[c.start * b.dim..c.end * b.dim];
+                sent.push(world.process_at_rank(r as Rank).immediate_send_with_tag(scope, buf, TAG_WORK));
+                queue.push_back(c);
+                *outstanding += 1;
+            }
+        };
+        let t = Instant::now();
+        for (r, q) in queue.iter_mut().enumerate().skip(1) {
+            refill(r, q, &mut outstanding);
+        }
+        me.comm_seconds += t.elapsed().as_secs_f64();
+        let any = world.any_process();
+        let mut idle = worker_pauses();
+        let mut mine: Range<usize> = 0..0;
+        loop {
+            // Every result that has arrived.
+            let t = Instant::now();
+            let mut got = false;
+            while outstanding > 0 {
+                let Some((msg, status)) = any.immediate_matched_probe_with_tag(TAG_RESULT) else { break };
+                got = true;
+                let r = status.source_rank() as usize;
+                let c = queue[r].pop_front().expect("MPI: a result from a rank that was sent no chunk");
+                let k = c.len();
+                recv.resize(HEAD + k * (1 + b.nb), 0.0);
+                msg.matched_receive_into(&mut recv[..]);
+                // SAFETY: `c` came from `claims`, which hands out each range once.
+                let (lp, bl) = unsafe { b.out.chunk(c) };
+                lp.copy_from_slice(&recv[HEAD..HEAD + k]);
+                bl.copy_from_slice(&recv[HEAD + k..]);
+                outstanding -= 1;
+                let tl = &mut tally[r];
+                tl.evaluations += k as u64;
+                tl.failures += recv[0] as u64;
+                tl.eval_seconds += recv[1];
+                tl.comm_seconds += recv[2];
+                tl.thread_seconds += recv[1] * threads[r].min(k) as f64;
+                refill(r, &mut queue[r], &mut outstanding);
+            }
+            me.comm_seconds += t.elapsed().as_secs_f64();
+            // One point of rank 0's own share.
+            if mine.is_empty() {
+                mine = b.claims.claim_one().unwrap_or(0..0);
+            }
+            if !mine.is_empty() {
+                let t = Instant::now();
+                me.failures += b.eval(mine.start..mine.start + 1);
+                me.eval_seconds += t.elapsed().as_secs_f64();
+                me.evaluations += 1;
+                mine.start += 1;
+                continue;
+            }
+            if outstanding == 0 {
+                break;
+            }
+            if got {
+                idle.reset();
+            }
+            idle.pause();
+        }
+        for q in sent {
+            q.wait(); // already delivered: every chunk's result is in
+        }
+    });
+    me
 }
 
 impl Executor for MpiExecutor {
@@ -349,76 +505,65 @@ impl Executor for MpiExecutor {
         self.check_problem(density.dim(), density.n_blobs());
         let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let s = &mut *guard;
-        let world = SimpleCommunicator::world();
-        let root = world.process_at_rank(0);
-        let size = self.size;
+        let est = self.local.ns_per_eval();
+        let min = dynamic::min_chunk(est);
+        if self.size == 1 || n <= min {
+            let stats = self.evaluate_alone(s, density, points, ln_probs, blobs);
+            s.totals += stats;
+            return stats;
+        }
 
         let t0 = Instant::now();
-        let mut header = [CMD_EVAL, n as u64, dim as u64, nb as u64];
-        root.broadcast_into(&mut header[..]);
-
-        let (rows, first) = block_layout(n, size);
-        s.counts.clear();
-        s.displs.clear();
-        s.rcounts.clear();
-        s.rdispls.clear();
-        let mut off = 0;
-        for r in 0..size {
-            s.counts.push(to_count(rows[r] * dim));
-            s.displs.push(to_count(first[r] * dim));
-            let c = rows[r] * (1 + nb) + TRAILER;
-            s.rcounts.push(to_count(c));
-            s.rdispls.push(to_count(off));
-            off += c;
-        }
-        let my = rows[0];
-        s.my_points.resize(my * dim, 0.0);
-        s.my_lp.resize(my, 0.0);
-        s.my_blobs.resize(my * nb, 0.0);
-        {
-            let part = Partition::new(points, &s.counts[..], &s.displs[..]);
-            root.scatter_varcount_into_root(&part, &mut s.my_points[..]);
-        }
-        let t1 = Instant::now();
-        let fails = self.local.evaluate_local(density, &s.my_points, &mut s.my_lp, &mut s.my_blobs);
-        let t2 = Instant::now();
-        let my_eval = (t2 - t1).as_secs_f64();
-        s.send.clear();
-        s.send.extend_from_slice(&s.my_lp);
-        s.send.extend_from_slice(&s.my_blobs);
-        s.send.extend_from_slice(&[fails as f64, my_eval]);
-        s.recv.resize(off, 0.0);
-        {
-            let mut part = PartitionMut::new(&mut s.recv[..], &s.rcounts[..], &s.rdispls[..]);
-            root.gather_varcount_into_root(&s.send[..], &mut part);
-        }
-        let t3 = Instant::now();
-
-        let mut failures = 0u64;
-        let mut slowest_other = 0.0f64;
-        for r in 0..size {
-            let (k, b) = (rows[r], first[r]);
-            let base = s.rdispls[r] as usize;
-            let block = &s.recv[base..base + k * (1 + nb) + TRAILER];
-            ln_probs[b..b + k].copy_from_slice(&block[..k]);
-            blobs[b * nb..(b + k) * nb].copy_from_slice(&block[k..k * (1 + nb)]);
-            let f = block[k * (1 + nb)] as u64;
-            let secs = block[k * (1 + nb) + 1];
-            failures += f;
-            if r > 0 {
-                slowest_other = slowest_other.max(secs);
+        let threads = self.threads_by_rank();
+        let claims = Claims::new(n, threads.iter().sum(), min);
+        let out = Disjoint::new(ln_probs, blobs);
+        let batch = Batch { density, points, dim, nb, claims: &claims, out: &out };
+        let (helper_ns, helper_fail, helper_evals) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+        let mut tally = vec![Tally::default(); self.size];
+        // The calling thread coordinates and evaluates; rank 0's other threads
+        // only evaluate.
+        let me = self.local.in_place_scope(|sc| {
+            for _ in 1..threads[0] {
+                sc.spawn(|_| {
+                    let (mut ns, mut fails, mut evals) = (0u64, 0u64, 0u64);
+                    while let Some(c) = batch.claims.claim_one() {
+                        let t = Instant::now();
+                        evals += c.len() as u64;
+                        fails += batch.eval(c);
+                        ns += t.elapsed().as_nanos() as u64;
+                    }
+                    helper_ns.fetch_add(ns, Ordering::Relaxed);
+                    helper_fail.fetch_add(fails, Ordering::Relaxed);
+                    helper_evals.fetch_add(evals, Ordering::Relaxed);
+                });
             }
-            let st = &mut s.ranks[r];
-            st.evaluations += k as u64;
-            st.failures += f;
-            st.eval_seconds += secs;
+            coordinate(&batch, &threads, &mut s.recv, &mut tally)
+        });
+        let wall = t0.elapsed().as_secs_f64();
+
+        let busy0 = helper_ns.into_inner() as f64 * 1e-9 + me.eval_seconds;
+        let eval0 = busy0 / threads[0] as f64;
+        let comm0 = me.comm_seconds.min(wall - eval0).max(0.0);
+        let mut failures = helper_fail.into_inner() + me.failures;
+        let mut thread_seconds = busy0;
+        let st = &mut s.ranks[0];
+        st.evaluations += helper_evals.into_inner() + me.evaluations;
+        st.failures += failures;
+        st.eval_seconds += eval0;
+        st.comm_seconds += comm0;
+        st.wait_seconds += (wall - eval0 - comm0).max(0.0);
+        for (st, t) in s.ranks.iter_mut().zip(&tally).skip(1) {
+            st.evaluations += t.evaluations;
+            st.failures += t.failures;
+            st.eval_seconds += t.eval_seconds;
+            st.comm_seconds += t.comm_seconds;
+            st.wait_seconds += (wall - t.eval_seconds - t.comm_seconds).max(0.0);
+            failures += t.failures;
+            thread_seconds += t.thread_seconds;
         }
-        // Rank 0 waits in the gather for whichever rank finishes last; the rest of
-        // the time outside its own evaluation is communication.
-        let gather = (t3 - t2).as_secs_f64();
-        let wait = (slowest_other - my_eval).clamp(0.0, gather);
-        let comm = (t1 - t0).as_secs_f64() + gather - wait;
-        let stats = EvalStats { failures, eval_seconds: my_eval, comm_seconds: comm, wait_seconds: wait };
+        self.local.record_cost(thread_seconds * 1e9 / n as f64);
+        let stats =
+            EvalStats { failures, eval_seconds: eval0, comm_seconds: comm0, wait_seconds: (wall - eval0 - comm0).max(0.0) };
         s.totals += stats;
         stats
     }
@@ -431,19 +576,29 @@ impl Executor for MpiExecutor {
 /// What a worker did, returned when rank 0 released it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct WorkerReport {
-    /// Batches (half-steps, initialisations, optimiser batches) served.
-    pub batches: u64,
+    /// Chunks (pieces of batches) served.
+    pub chunks: u64,
     /// Points evaluated.
     pub evaluations: u64,
     /// Of which failed (−∞).
     pub failures: u64,
     /// Seconds spent evaluating.
     pub eval_seconds: f64,
-    /// Seconds spent in MPI calls (communicating and waiting for rank 0).
+    /// Seconds spent in MPI calls (receiving points, sending results).
     pub mpi_seconds: f64,
+    /// Seconds spent waiting for work (between batches, or with nothing left to claim).
+    pub wait_seconds: f64,
 }
 
-/// The loop of every rank but 0: evaluate the blocks rank 0 sends, with `density`
+/// How a worker waits for its next chunk: spin for 300 µs (the next chunk or
+/// half-step usually follows within that: sleeping costs ~20 µs of CPU per wake-up
+/// on a virtual machine and wakes late), then sleep 20 µs, doubling to 200 µs, so
+/// that a rank idle for longer gives its core to whoever needs it.
+fn worker_pauses() -> Backoff {
+    Backoff::new(Duration::from_micros(300), Duration::from_micros(20), Duration::from_micros(200))
+}
+
+/// The loop of every rank but 0: evaluate the chunks rank 0 sends, with `density`
 /// (which must be the same problem rank 0 samples) on `local`, until rank 0 calls
 /// [`MpiExecutor::shutdown`] (or drops its executor). Holds no sampler state and
 /// never touches the chain file. Errors when called on rank 0 or before [`init`].
@@ -452,45 +607,60 @@ pub fn run_worker(density: &dyn LogDensity, local: &RayonExecutor) -> Result<Wor
         return Err(Error::Mpi("MPI is not initialised: call climcal::executor::mpi::init() first".into()));
     }
     let world = SimpleCommunicator::world();
-    let (rank, size) = (world.rank() as usize, world.size() as usize);
-    if rank == 0 {
+    if world.rank() == 0 {
         return Err(Error::Mpi("run_worker is for ranks other than 0; rank 0 coordinates with an MpiExecutor".into()));
     }
     let root = world.process_at_rank(0);
-    let mine = [local.threads() as u64, density.dim() as u64, density.n_blobs() as u64];
+    let (dim, nb) = (density.dim(), density.n_blobs());
+    let mine = [local.threads() as u64, dim as u64, nb as u64];
     root.gather_into(&mine[..]);
+    dynamic::fine_timer_slack();
 
     let mut report = WorkerReport::default();
+    let mut pauses = worker_pauses();
     let (mut pts, mut lp, mut bl, mut send) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut last_send = 0.0;
     loop {
-        let t0 = Instant::now();
-        let mut header = [0u64; 4];
-        root.broadcast_into(&mut header[..]);
-        if header[0] == CMD_STOP {
-            report.mpi_seconds += t0.elapsed().as_secs_f64();
-            break;
+        let tw = Instant::now();
+        let (msg, status) = loop {
+            if let Some(m) = root.immediate_matched_probe() {
+                break m;
+            }
+            pauses.pause();
+        };
+        pauses.reset();
+        report.wait_seconds += tw.elapsed().as_secs_f64();
+        match status.tag() {
+            TAG_STOP => {
+                let mut none: [f64; 0] = [];
+                msg.matched_receive_into(&mut none[..]);
+                break;
+            }
+            TAG_WORK => {}
+            t => return Err(Error::Mpi(format!("worker {}: unexpected message (tag {t}) from rank 0", world.rank()))),
         }
-        let (n, dim, nb) = (header[1] as usize, header[2] as usize, header[3] as usize);
-        let (rows, _) = block_layout(n, size);
-        let my = rows[rank];
-        pts.resize(my * dim, 0.0);
-        lp.resize(my, 0.0);
-        bl.resize(my * nb, 0.0);
-        root.scatter_varcount_into(&mut pts[..]);
+        let len = status.count(f64::equivalent_datatype()) as usize;
+        let k = len / dim.max(1);
+        let t0 = Instant::now();
+        pts.resize(len, 0.0);
+        msg.matched_receive_into(&mut pts[..]);
         let t1 = Instant::now();
+        lp.resize(k, 0.0);
+        bl.resize(k * nb, 0.0);
         let fails = local.evaluate_local(density, &pts, &mut lp, &mut bl);
         let t2 = Instant::now();
-        let secs = (t2 - t1).as_secs_f64();
+        let (recv_s, eval_s) = ((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64());
         send.clear();
+        send.extend_from_slice(&[fails as f64, eval_s, recv_s + last_send]);
         send.extend_from_slice(&lp);
         send.extend_from_slice(&bl);
-        send.extend_from_slice(&[fails as f64, secs]);
-        root.gather_varcount_into(&send[..]);
-        report.batches += 1;
-        report.evaluations += my as u64;
+        root.send_with_tag(&send[..], TAG_RESULT);
+        last_send = t2.elapsed().as_secs_f64();
+        report.chunks += 1;
+        report.evaluations += k as u64;
         report.failures += fails;
-        report.eval_seconds += secs;
-        report.mpi_seconds += (t1 - t0).as_secs_f64() + t2.elapsed().as_secs_f64();
+        report.eval_seconds += eval_s;
+        report.mpi_seconds += recv_s + last_send;
     }
     Ok(report)
 }
@@ -503,22 +673,6 @@ mod tests {
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| m.get(k).cloned()
-    }
-
-    #[test]
-    fn blocks_are_contiguous_and_cover_the_batch() {
-        for n in 0..40 {
-            for size in 1..9 {
-                let (c, d) = block_layout(n, size);
-                assert_eq!(c.iter().sum::<usize>(), n);
-                assert!(c.iter().max().unwrap() - c.iter().min().unwrap() <= 1, "{n} {size} {c:?}");
-                for r in 1..size {
-                    assert_eq!(d[r], d[r - 1] + c[r - 1]);
-                }
-                assert!(c[0] <= c[size - 1]);
-            }
-        }
-        assert_eq!(block_layout(10, 4), (vec![2, 2, 3, 3], vec![0, 2, 4, 7]));
     }
 
     #[test]

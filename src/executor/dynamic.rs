@@ -1,0 +1,253 @@
+//! Dynamic distribution of a batch: whoever is free claims the next chunk, and
+//! results are written by index, so the outcome does not depend on who evaluated
+//! what (the chain stays bitwise identical for any layout).
+//!
+//! Equal static blocks leave workers idle when they run at different speeds
+//! (mixed nodes, turbo, a busy neighbour) or when a model's cost varies across
+//! parameter space. Here a batch is a counter: each claim takes the next chunk,
+//! sized by guided self-scheduling (Polychronopoulos & Kuck 1987) — a share of
+//! what is left, proportional to the claimer's threads — so chunks start large
+//! (few messages) and shrink towards the end (a short tail).
+//!
+//! Also here: [`Backoff`], the wait of a rank with nothing to do (poll, briefly
+//! spin, then sleep with growing pauses), used instead of MPI's blocking calls,
+//! which busy-poll and take the core from whoever needs it on a loaded node.
+
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Smallest chunk worth a message, in estimated model time: 50 µs is 10–20 round
+/// trips of a small message between ranks on one node.
+pub const MIN_CHUNK_NS: f64 = 50_000.0;
+
+/// Points per chunk for a model costing `ns_per_eval` (0 = not measured yet: 1).
+pub fn min_chunk(ns_per_eval: f64) -> usize {
+    if ns_per_eval > 0.0 && ns_per_eval.is_finite() {
+        (MIN_CHUNK_NS / ns_per_eval).ceil().clamp(1.0, 1e9) as usize
+    } else {
+        1
+    }
+}
+
+/// Length of the next chunk of a batch with `remaining` points left, for a
+/// claimer with `threads` threads out of `total_threads`: half of its share of
+/// what is left, at least `min_chunk` and at least one point per thread, at most
+/// what is left.
+pub fn chunk_len(remaining: usize, threads: usize, total_threads: usize, min_chunk: usize) -> usize {
+    let share = (remaining * threads.max(1)).div_ceil(2 * total_threads.max(1));
+    share.max(min_chunk).max(threads).min(remaining)
+}
+
+/// The points of one batch, handed out in chunks to whoever asks first.
+#[derive(Debug)]
+pub struct Claims {
+    next: AtomicUsize,
+    n: usize,
+    total_threads: usize,
+    min_chunk: usize,
+}
+
+impl Claims {
+    /// A batch of `n` points shared by claimers with `total_threads` threads in all.
+    pub fn new(n: usize, total_threads: usize, min_chunk: usize) -> Self {
+        Self { next: AtomicUsize::new(0), n, total_threads: total_threads.max(1), min_chunk: min_chunk.max(1) }
+    }
+
+    /// Claim the next chunk for a claimer with `threads` threads (`None` when the
+    /// batch is all handed out). Every point is handed out exactly once.
+    pub fn claim(&self, threads: usize) -> Option<Range<usize>> {
+        let mut start = self.next.load(Ordering::Relaxed);
+        loop {
+            if start >= self.n {
+                return None;
+            }
+            let len = chunk_len(self.n - start, threads, self.total_threads, self.min_chunk);
+            match self.next.compare_exchange_weak(start, start + len, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some(start..start + len),
+                Err(now) => start = now,
+            }
+        }
+    }
+
+    /// Claim the next single point (rank 0's own threads: they take one point at
+    /// a time, so that they never sit on points a worker could have had).
+    pub fn claim_one(&self) -> Option<Range<usize>> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        (i < self.n).then_some(i..i + 1)
+    }
+
+    /// Points not yet handed out.
+    pub fn remaining(&self) -> usize {
+        self.n.saturating_sub(self.next.load(Ordering::Relaxed))
+    }
+}
+
+/// The output of a batch (`ln_probs` and `blobs`), written by several threads at
+/// once, each into the chunks it claimed from one [`Claims`].
+pub struct Disjoint<'a> {
+    lp: *mut f64,
+    blobs: *mut f64,
+    n: usize,
+    nb: usize,
+    _out: PhantomData<&'a mut [f64]>,
+}
+
+// SAFETY: the pointers come from exclusive borrows held for 'a; `chunk` hands out
+// disjoint ranges only (its contract), so no two threads alias an element.
+unsafe impl Send for Disjoint<'_> {}
+unsafe impl Sync for Disjoint<'_> {}
+
+impl<'a> Disjoint<'a> {
+    /// `blobs.len()` must be a multiple of `ln_probs.len()`.
+    pub fn new(ln_probs: &'a mut [f64], blobs: &'a mut [f64]) -> Self {
+        let n = ln_probs.len();
+        let nb = blobs.len().checked_div(n).unwrap_or(0);
+        assert_eq!(nb * n, blobs.len(), "blobs must hold n_blobs values per point");
+        Self { lp: ln_probs.as_mut_ptr(), blobs: blobs.as_mut_ptr(), n, nb, _out: PhantomData }
+    }
+
+    /// The `ln_probs` and blobs of the points in `r`.
+    ///
+    /// # Safety
+    /// No two live results of `chunk` may overlap: call it only with ranges from
+    /// one [`Claims`] (each handed out once), once per range.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn chunk(&self, r: Range<usize>) -> (&mut [f64], &mut [f64]) {
+        assert!(r.start <= r.end && r.end <= self.n, "chunk {r:?} outside the batch of {}", self.n);
+        let k = r.end - r.start;
+        (
+            std::slice::from_raw_parts_mut(self.lp.add(r.start), k),
+            std::slice::from_raw_parts_mut(self.blobs.add(r.start * self.nb), k * self.nb),
+        )
+    }
+}
+
+/// How a thread with nothing to do waits for a message: poll, spinning for a
+/// short while (a reply usually comes within microseconds), then sleep with
+/// pauses that double up to a limit. The sleeping phase gives the core to
+/// whatever else needs it (another rank, a neighbour's job): MPI's own blocking
+/// calls busy-poll instead.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    since: Instant,
+    spin_for: Duration,
+    first: Duration,
+    pause: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    /// Spin for `spin_for`, then sleep `first`, doubling up to `max`.
+    pub fn new(spin_for: Duration, first: Duration, max: Duration) -> Self {
+        Self { since: Instant::now(), spin_for, first, pause: first, max: max.max(first) }
+    }
+
+    /// Start waiting again (after a message arrived).
+    pub fn reset(&mut self) {
+        self.since = Instant::now();
+        self.pause = self.first;
+    }
+
+    /// Wait a little before polling again.
+    pub fn pause(&mut self) {
+        if self.since.elapsed() < self.spin_for {
+            std::hint::spin_loop();
+        } else {
+            std::thread::sleep(self.pause);
+            self.pause = (self.pause * 2).min(self.max);
+        }
+    }
+}
+
+/// Ask the kernel to wake this thread's sleeps on time (timer slack 1 µs instead
+/// of the default 50 µs), so that short polling pauses stay short. Linux only; a
+/// no-op elsewhere.
+pub fn fine_timer_slack() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and only affects the
+    // calling thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong, 0, 0, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_guided_and_cover_the_batch_once() {
+        for n in [0usize, 1, 2, 7, 16, 17, 100, 4567] {
+            for (threads, min) in [(vec![1, 1], 1), (vec![1, 3, 2], 1), (vec![4], 5), (vec![2, 2, 2, 2], 1)] {
+                let total = threads.iter().sum();
+                let c = Claims::new(n, total, min);
+                let mut seen = vec![0u8; n];
+                let mut lens = Vec::new();
+                let mut i = 0;
+                while let Some(r) = c.claim(threads[i % threads.len()]) {
+                    assert!(!r.is_empty());
+                    lens.push(r.len());
+                    for j in r {
+                        seen[j] += 1;
+                    }
+                    i += 1;
+                }
+                assert!(seen.iter().all(|&s| s == 1), "n={n} {threads:?}");
+                assert_eq!(c.remaining(), 0);
+                // Guided: with one-thread claimers, no chunk is longer than an earlier one + 1.
+                if threads.iter().all(|&t| t == 1) && min == 1 {
+                    assert!(lens.windows(2).all(|w| w[1] <= w[0] + 1), "{lens:?}");
+                }
+            }
+        }
+        assert_eq!(chunk_len(16, 1, 2, 1), 4);
+        assert_eq!(chunk_len(16, 2, 4, 1), 4);
+        assert_eq!(chunk_len(3, 4, 8, 1), 3);
+        assert_eq!(chunk_len(100, 1, 2, 30), 30);
+        assert_eq!(min_chunk(0.0), 1);
+        assert_eq!(min_chunk(200_000.0), 1);
+        assert_eq!(min_chunk(5_000.0), 10);
+    }
+
+    #[test]
+    fn threads_claiming_at_once_write_every_result_once() {
+        let n = 1000;
+        let mut lp = vec![0.0; n];
+        let mut bl = vec![0.0; 2 * n];
+        let claims = Claims::new(n, 4, 1);
+        let out = Disjoint::new(&mut lp, &mut bl);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    while let Some(r) = claims.claim(1) {
+                        let start = r.start;
+                        // SAFETY: ranges come from one Claims, each once.
+                        let (l, b) = unsafe { out.chunk(r) };
+                        for (k, v) in l.iter_mut().enumerate() {
+                            *v += (start + k) as f64;
+                            b[2 * k] += 1.0;
+                            b[2 * k + 1] += 2.0;
+                        }
+                    }
+                });
+            }
+        });
+        assert!(lp.iter().enumerate().all(|(i, &v)| v == i as f64));
+        assert!(bl.chunks(2).all(|b| b == [1.0, 2.0]));
+    }
+
+    #[test]
+    fn backoff_spins_then_sleeps_longer() {
+        let mut b = Backoff::new(Duration::ZERO, Duration::from_micros(50), Duration::from_micros(200));
+        let t = Instant::now();
+        for _ in 0..4 {
+            b.pause();
+        }
+        // 50 + 100 + 200 + 200 µs at least.
+        assert!(t.elapsed() >= Duration::from_micros(550));
+        b.reset();
+        assert_eq!(b.pause, Duration::from_micros(50));
+    }
+}
