@@ -62,6 +62,7 @@ use crate::models::registry::{build_model, BuiltModel, ModelContext};
 use crate::parameter::{ParameterSet, Transform};
 use crate::posterior::Posterior;
 use crate::sampler::ensemble::default_n_walkers;
+use crate::sampler::moves::Moves;
 use crate::sampler::rng::walker_rngs;
 use crate::sampler::{EnsembleSampler, RunOptions, SamplerState};
 use crate::target::{read_csv_variable, SigmaSource, Target};
@@ -230,6 +231,10 @@ pub struct SamplerConfig {
     /// Stretch-move scale `a` (default `2.0`).
     #[serde(default = "default_a")]
     pub stretch_scale: f64,
+    /// Proposal moves, e.g. `[{ kind = "de", weight = 0.8 }, { kind = "de_snooker", weight = 0.2 }]`
+    /// (default: the stretch move with `stretch_scale`; see `sampler::moves`).
+    #[serde(default)]
+    pub moves: Option<Vec<toml::Value>>,
 }
 
 fn default_steps() -> u64 {
@@ -244,7 +249,7 @@ fn default_a() -> f64 {
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        Self { n_walkers: None, n_steps: 1000, thin: 1, seed: None, init: InitConfig::Prior, stretch_scale: 2.0 }
+        Self { n_walkers: None, n_steps: 1000, thin: 1, seed: None, init: InitConfig::Prior, stretch_scale: 2.0, moves: None }
     }
 }
 
@@ -594,8 +599,11 @@ impl RunConfig {
                 Init::Ball { center: c, radius: *radius }
             }
         };
-        // Check the walker count now (before any model runs).
-        EnsembleSampler::new(density.clone(), 0).with_n_walkers(n_walkers)?;
+        // Check the walker count and the moves now (before any model runs).
+        let check = EnsembleSampler::new(density.clone(), 0).with_n_walkers(n_walkers)?;
+        if let Some(m) = self.moves()? {
+            check.with_moves(m)?;
+        }
         let blob_names = match &posterior {
             Some(p) if f.output.blobs => {
                 p.blob_layout().into_iter().flat_map(|(n, ts)| ts.into_iter().map(move |t| format!("{n}@{t}"))).collect()
@@ -661,17 +669,39 @@ impl RunConfig {
         })
     }
 
-    /// A sampler for `problem` with this file's walkers and stretch scale.
+    /// A sampler for `problem` with this file's walkers, stretch scale and moves.
     pub fn sampler(
         &self,
         problem: &Problem,
         seed: u64,
         executor: Arc<dyn Executor>,
     ) -> Result<EnsembleSampler<Arc<dyn LogDensity>>> {
-        EnsembleSampler::new(problem.density.clone(), seed)
+        let s = EnsembleSampler::new(problem.density.clone(), seed)
             .with_n_walkers(problem.n_walkers)?
-            .with_stretch_scale(self.file.sampler.stretch_scale)
-            .map(|s| s.with_executor(executor))
+            .with_stretch_scale(self.file.sampler.stretch_scale)?;
+        let s = match self.moves()? {
+            Some(m) => s.with_moves(m)?,
+            None => s,
+        };
+        Ok(s.with_executor(executor))
+    }
+
+    /// `[sampler] moves`, parsed (`None` when absent). `stretch_scale` and `moves`
+    /// together are refused: the stretch move's `a` goes in its table.
+    pub fn moves(&self) -> Result<Option<Moves>> {
+        let s = &self.file.sampler;
+        let Some(list) = &s.moves else { return Ok(None) };
+        if s.stretch_scale != 2.0 {
+            return Err(Error::Config(
+                "[sampler] stretch_scale and moves are both set; put the scale in the move: moves = [{ kind = \"stretch\", a = …}]"
+                    .into(),
+            ));
+        }
+        let values = list
+            .iter()
+            .map(|v| serde_json::to_value(v).map_err(|e| Error::Config(format!("[sampler] moves: {e}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Moves::from_values(values).map(Some).map_err(|e| Error::Config(format!("[sampler] {e}")))
     }
 
     /// The semantic content that must match for a resume: everything but
@@ -862,6 +892,36 @@ n_steps = 10
 seed = 1
 init = { method = "ball", center = [0.0, 0.0, 0.0], radius = 0.1 }
 "#;
+
+    #[test]
+    fn moves_are_read_and_checked() {
+        let with = |m: &str| GAUSS.replace("seed = 1", &format!("seed = 1\nmoves = {m}"));
+        let c = RunConfig::from_toml_str(&with(r#"[{ kind = "de", weight = 0.8 }, { kind = "de_snooker", weight = 0.2 }]"#), ".")
+            .unwrap();
+        let m = c.moves().unwrap().unwrap();
+        assert_eq!(m.entries().len(), 2);
+        assert_eq!(m.entries()[0].1, 0.8);
+        let p = c.build_problem().unwrap();
+        let s = c.sampler(&p, 1, Arc::new(crate::executor::SerialExecutor)).unwrap();
+        assert_eq!(s.moves(), m);
+        // Unknown kinds and keys, bad values and a conflicting stretch_scale name the cause.
+        for (m, want) in [
+            (r#"[{ kind = "snooker" }]"#, "snooker"),
+            (r#"[{ kind = "de", gama0 = 1.0 }]"#, "gama0"),
+            (r#"[{ kind = "gaussian", cov = [1.0, 1.0] }]"#, "2 variances for 3 parameters"),
+            (r#"[{ kind = "de", weight = -1.0 }]"#, "weight"),
+        ] {
+            let c = RunConfig::from_toml_str(&with(m), ".").unwrap();
+            let e = c.build_problem().err().expect(m);
+            assert!(e.is_bad_input() && e.to_string().contains(want), "{m}: {e}");
+        }
+        let c = RunConfig::from_toml_str(
+            &with(r#"[{ kind = "stretch" }]"#).replace("seed = 1", "seed = 1\nstretch_scale = 3.0"),
+            ".",
+        )
+        .unwrap();
+        assert!(c.build_problem().err().unwrap().to_string().contains("stretch_scale and moves"));
+    }
 
     #[test]
     fn parses_a_density_run() {

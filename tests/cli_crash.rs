@@ -87,9 +87,25 @@ fn assert_same_data(a: &Path, b: &Path) {
 #[test]
 fn kill_9_at_random_moments_then_resume_is_bitwise_identical() {
     let kills_wanted: usize = std::env::var("CLIMCAL_CRASH_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(25);
+    kill_9_soak(CONFIG, kills_wanted);
+}
+
+/// The same with a mixture of moves that keep tuning state (DIME's adaptive
+/// proposal, the Gaussian move's sequential index) and draw once per step for
+/// the ensemble (the mixture's choice, randomised splits, the Gaussian factor).
+#[test]
+fn kill_9_then_resume_is_bitwise_identical_with_a_move_mixture() {
+    let moves = r#"moves = [{ kind = "de", weight = 0.4 }, { kind = "de_snooker", weight = 0.2 }, { kind = "dime", weight = 0.2 },
+  { kind = "gaussian", cov = 0.1, mode = "sequential", factor = 2.0, weight = 0.2 }]
+"#;
+    kill_9_soak(&CONFIG.replace("seed = 2024\n", &format!("seed = 2024\n{moves}")), 10);
+}
+
+fn kill_9_soak(config: &str, kills_wanted: usize) {
+    assert!(config.contains("seed"));
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("run.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, config).unwrap();
     let reference = dir.path().join("ref.h5");
     let st = bin().args(["run", "-q", "-o"]).arg(&reference).arg(&cfg).status().unwrap();
     assert!(st.success());
