@@ -76,11 +76,20 @@ fn threads_do_not_change_the_ensemble_and_info_reads_it() {
     // The constrained draw is a chain file of one step and 841 walkers.
     let (chain, _) = climcal::storage::read_chain(&a).unwrap();
     assert_eq!((chain.n_walkers(), chain.n_rows(), chain.dim()), (841, 1, 6));
-    // Outputs, then per-variable log-likelihoods and RMSEs (2 variables): 3 + 2 + 2.
-    assert_eq!(chain.n_blobs(), 7);
+    // The model's 5 derived quantities, 3 outputs, then per-variable
+    // log-likelihoods and RMSEs (2 variables): 5 + 3 + 2 + 2.
+    assert_eq!(chain.n_blobs(), 12);
     let names: Vec<hdf5::types::VarLenUnicode> =
         hdf5::File::open(&a).unwrap().dataset("climcal/derived_names").unwrap().read_raw().unwrap();
-    assert_eq!(names[0].as_str(), "gsat_2003_2022");
+    let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+    assert_eq!(names[..2], ["ECS", "TCR"]);
+    assert!(names.contains(&"gsat_2003_2022") && names.contains(&"rmse:Surface Temperature"), "{names:?}");
+    // ECS = F2x / λ for every member (the two-layer model's definition): one F2x.
+    let f = EnsembleFile::open(&a).unwrap();
+    let (ecs, lam) = (f.column("ECS").unwrap(), f.column("lambda").unwrap());
+    let f2x = ecs[0] * lam[0];
+    assert!(f2x > 3.0 && f2x < 4.5, "{f2x}");
+    assert!(ecs.iter().zip(&lam).all(|(e, l)| (e * l - f2x).abs() < 1e-12 * f2x));
 }
 
 #[test]

@@ -107,6 +107,9 @@ class Ensemble:
     loglike : ndarray (committed,)
     loglike_by_variable, rmse : ndarray (committed, n_variables)
     outputs : ndarray (committed, n_outputs)
+    derived_names, derived_units : list[str]
+        The model's derived quantities (ECS, TCR, … for the two-layer model).
+    derived : ndarray (committed, n_derived)
     passed : ndarray of bool or None
         Members that passed every filter.
     weights : ndarray or None
@@ -138,6 +141,7 @@ class Ensemble:
             s = lambda k: _strings(g[k][()]) if k in g else []  # noqa: E731
             self.names, self.units, self.variables = s("param_names"), s("units"), s("variables")
             self.output_names, self.output_units = s("output_names"), s("output_units")
+            self.derived_names, self.derived_units = s("derived_names"), s("derived_units")
             self.priors = [json.loads(p) if p else None for p in s("priors")]
             n = self.committed
             self.parameters = g["parameters"][:n]
@@ -145,6 +149,7 @@ class Ensemble:
             self.loglike_by_variable = g["loglike_by_variable"][:n]
             self.rmse = g["rmse"][:n]
             self.outputs = g["outputs"][:n] if "outputs" in g else np.empty((n, 0))
+            self.derived = g["derived"][:n] if "derived" in g else np.empty((n, 0))
             self.passed = self.weights = self.drawn = None
             self.method, self.ess, self.ess_fair, self.targets = None, np.nan, np.nan, {}
             if "constraints" in g:
@@ -172,11 +177,12 @@ class Ensemble:
             + [f"loglike:{x}" for x in v]
             + [f"rmse:{x}" for x in v]
             + list(self.output_names)
+            + list(self.derived_names)
         )
 
     def column(self, name: str) -> np.ndarray:
         """One quantity for every committed member: a parameter, ``loglike``,
-        ``loglike:VAR``, ``rmse:VAR`` or an output."""
+        ``loglike:VAR``, ``rmse:VAR``, an output or a derived quantity."""
         if name in self.names:
             return self.parameters[:, self.names.index(name)]
         if name == "loglike":
@@ -187,6 +193,8 @@ class Ensemble:
             return self.rmse[:, self.variables.index(name[5:])]
         if name in self.output_names:
             return self.outputs[:, self.output_names.index(name)]
+        if name in self.derived_names:
+            return self.derived[:, self.derived_names.index(name)]
         raise KeyError(f"{name!r} is not a stored quantity; the quantities are {self.column_names}")
 
     def to_dataframe(self, columns: Sequence[str] | None = None):

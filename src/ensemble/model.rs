@@ -2,13 +2,16 @@
 //! existing executors (serial, rayon, MPI) evaluate batches of members unchanged:
 //! the point is the member's physical parameter vector, `ln_prob` the total
 //! log-likelihood, and the blob holds, in order, the log-likelihood of each target
-//! variable, the RMSE of the model against each target variable, then the chosen
-//! outputs ([`super::spec::OutputSpec`]).
+//! variable, the RMSE of the model against each target variable, the chosen
+//! outputs ([`super::spec::OutputSpec`]), then the model's derived quantities
+//! ([`crate::derived`]: ECS, TCR, … for the two-layer model; NaN where `derive`
+//! fails).
 
 use std::sync::Arc;
 
 use super::spec::OutputSpec;
 use crate::density::LogDensity;
+use crate::derived::DerivedQuantity;
 use crate::error::{Error, Result};
 use crate::likelihood::{model_at_observations, period_mean, time_index, LikelihoodFn};
 use crate::runner::{run_catching, ModelOutput, ModelRunner};
@@ -80,6 +83,7 @@ pub struct EnsembleModel {
     /// One single-variable target per observed variable (for per-variable log-likelihoods).
     variables: Vec<(String, Target)>,
     outputs: Vec<OutputColumn>,
+    derived: Vec<DerivedQuantity>,
 }
 
 fn single_variable(name: &str, o: &Observation) -> Result<Target> {
@@ -118,7 +122,8 @@ impl EnsembleModel {
         }
         let variables =
             target.variables().iter().map(|(n, o)| Ok((n.clone(), single_variable(n, o)?))).collect::<Result<Vec<_>>>()?;
-        Ok(Self { runner, perm, names, likelihood, variables, outputs })
+        let derived = runner.derived_quantities();
+        Ok(Self { runner, perm, names, likelihood, variables, outputs, derived })
     }
 
     /// Target variable names, in order.
@@ -131,13 +136,19 @@ impl EnsembleModel {
         &self.outputs
     }
 
-    /// Names of the blob values, in order: `loglike:VAR…`, `rmse:VAR…`, outputs.
+    /// The model's derived quantities (stored after the outputs).
+    pub fn derived(&self) -> &[DerivedQuantity] {
+        &self.derived
+    }
+
+    /// Names of the blob values, in order: `loglike:VAR…`, `rmse:VAR…`, outputs, derived quantities.
     pub fn column_names(&self) -> Vec<String> {
         let v = self.variable_names();
         v.iter()
             .map(|n| format!("loglike:{n}"))
             .chain(v.iter().map(|n| format!("rmse:{n}")))
             .chain(self.outputs.iter().map(|o| o.name.clone()))
+            .chain(self.derived.iter().map(|d| d.name.clone()))
             .collect()
     }
 
@@ -162,9 +173,17 @@ impl EnsembleModel {
                 blob[nv + k] = rmse(&out, name, t);
             }
         }
-        if blob.len() >= 2 * nv + self.outputs.len() {
+        let no = self.outputs.len();
+        if blob.len() >= 2 * nv + no + self.derived.len() {
             for (o, b) in self.outputs.iter().zip(&mut blob[2 * nv..]) {
                 *b = o.value(&out);
+            }
+            if !self.derived.is_empty() {
+                let d = &mut blob[2 * nv + no..2 * nv + no + self.derived.len()];
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.runner.derive(&mp, &out, d)));
+                if !matches!(r, Ok(Ok(()))) {
+                    d.fill(f64::NAN);
+                }
             }
         }
         total
@@ -194,7 +213,7 @@ impl LogDensity for EnsembleModel {
         self.eval(x, &mut [])
     }
     fn n_blobs(&self) -> usize {
-        2 * self.variables.len() + self.outputs.len()
+        2 * self.variables.len() + self.outputs.len() + self.derived.len()
     }
     fn ln_prob_with_blob(&self, x: &[f64], blob: &mut [f64]) -> f64 {
         self.eval(x, blob)

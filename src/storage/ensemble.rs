@@ -10,7 +10,9 @@
 //! - string datasets `param_names`, `units`, `priors` (JSON), `variables` (target
 //!   variables), `output_names`, `output_units`;
 //! - `parameters (N, n_params)`, `loglike (N)` (total), `loglike_by_variable (N,
-//!   n_variables)`, `rmse (N, n_variables)`, `outputs (N, n_outputs)` (when any):
+//!   n_variables)`, `rmse (N, n_variables)`, `outputs (N, n_outputs)` and
+//!   `derived (N, n_derived)` (the model's derived quantities, names in
+//!   `derived_names`, `derived_units`, `derived_descriptions`) when any:
 //!   fixed-size chunked datasets with fill value NaN, so rows past `committed` read
 //!   as NaN; failed members have `loglike = -inf`.
 //! - after the constraint stage, group `ensemble/constraints`: attrs `method`,
@@ -55,6 +57,10 @@ pub struct EnsembleHeader {
     pub variables: Vec<String>,
     pub output_names: Vec<String>,
     pub output_units: Vec<String>,
+    /// The model's derived quantities (columns of `derived`), units, descriptions.
+    pub derived_names: Vec<String>,
+    pub derived_units: Vec<String>,
+    pub derived_descriptions: Vec<String>,
     pub sampling: String,
     pub seed: u64,
     pub batch: u64,
@@ -212,6 +218,9 @@ impl EnsembleFile {
             write_strings(&g, "variables", &h.variables).map_err(&e)?;
             write_strings(&g, "output_names", &h.output_names).map_err(&e)?;
             write_strings(&g, "output_units", &h.output_units).map_err(&e)?;
+            write_strings(&g, "derived_names", &h.derived_names).map_err(&e)?;
+            write_strings(&g, "derived_units", &h.derived_units).map_err(&e)?;
+            write_strings(&g, "derived_descriptions", &h.derived_descriptions).map_err(&e)?;
             new_2d(&g, "parameters", n, h.names.len(), h.batch).map_err(&e)?;
             g.new_dataset::<f64>()
                 .chunk(chunk_rows(n, 1, h.batch))
@@ -224,6 +233,9 @@ impl EnsembleFile {
             new_2d(&g, "rmse", n, h.variables.len(), h.batch).map_err(&e)?;
             if !h.output_names.is_empty() {
                 new_2d(&g, "outputs", n, h.output_names.len(), h.batch).map_err(&e)?;
+            }
+            if !h.derived_names.is_empty() {
+                new_2d(&g, "derived", n, h.derived_names.len(), h.batch).map_err(&e)?;
             }
             f.flush().map_err(&e)?;
         }
@@ -251,6 +263,9 @@ impl EnsembleFile {
             variables: read_strings(&g, "variables"),
             output_names: read_strings(&g, "output_names"),
             output_units: read_strings(&g, "output_units"),
+            derived_names: read_strings(&g, "derived_names"),
+            derived_units: read_strings(&g, "derived_units"),
+            derived_descriptions: read_strings(&g, "derived_descriptions"),
             sampling: get_str_attr(&g, "sampling"),
             seed: get_attr::<u64>(&g, "seed").map_err(&e)?,
             batch: get_attr::<u64>(&g, "batch").unwrap_or(0),
@@ -316,6 +331,7 @@ impl EnsembleFile {
             .chain(h.variables.iter().map(|v| format!("loglike:{v}")))
             .chain(h.variables.iter().map(|v| format!("rmse:{v}")))
             .chain(h.output_names.iter().cloned())
+            .chain(h.derived_names.iter().cloned())
             .collect()
     }
 
@@ -333,7 +349,10 @@ impl EnsembleFile {
         if let Some(i) = h.names.iter().position(|x| x == name) {
             return Some(("parameters", Some(i)));
         }
-        h.output_names.iter().position(|x| x == name).map(|i| ("outputs", Some(i)))
+        if let Some(i) = h.output_names.iter().position(|x| x == name) {
+            return Some(("outputs", Some(i)));
+        }
+        h.derived_names.iter().position(|x| x == name).map(|i| ("derived", Some(i)))
     }
 
     /// The drawn members' rows of `dataset` (all columns), row-major.
@@ -419,6 +438,7 @@ impl EnsembleFile {
         let (ll, _) = Self::rows_of(&g, "loglike", &c.drawn).map_err(&e)?;
         let mut quantities: Vec<(String, Vec<f64>)> = Vec::new();
         for (ds, names) in [
+            ("derived", h.derived_names.clone()),
             ("outputs", h.output_names.clone()),
             ("loglike_by_variable", h.variables.iter().map(|v| format!("loglike:{v}")).collect()),
             ("rmse", h.variables.iter().map(|v| format!("rmse:{v}")).collect()),
@@ -476,7 +496,14 @@ impl EnsembleFile {
             let names: Vec<String> = quantities.iter().map(|(n, _)| n.clone()).collect();
             let units: Vec<String> = names
                 .iter()
-                .map(|n| h.output_names.iter().position(|o| o == n).map(|i| h.output_units[i].clone()).unwrap_or_default())
+                .map(|n| {
+                    h.output_names
+                        .iter()
+                        .position(|o| o == n)
+                        .map(|i| h.output_units[i].clone())
+                        .or_else(|| h.derived_names.iter().position(|o| o == n).and_then(|i| h.derived_units.get(i).cloned()))
+                        .unwrap_or_default()
+                })
                 .collect();
             let descr: Vec<String> = names
                 .iter()
@@ -485,6 +512,8 @@ impl EnsembleFile {
                         format!("log-likelihood of {v}")
                     } else if let Some(v) = n.strip_prefix("rmse:") {
                         format!("RMSE of the model against {v}")
+                    } else if let Some(i) = h.derived_names.iter().position(|o| o == n) {
+                        h.derived_descriptions.get(i).cloned().unwrap_or_default()
                     } else {
                         "ensemble output".to_string()
                     }
@@ -512,7 +541,8 @@ impl MemberSink for EnsembleFile {
         }
         let n = ln_like.len();
         let (d, nv, no) = (self.header.names.len(), self.header.variables.len(), self.header.output_names.len());
-        let nb = 2 * nv + no;
+        let nd = self.header.derived_names.len();
+        let nb = 2 * nv + no + nd;
         let (r0, r1) = (start as usize, start as usize + n);
         if r1 as u64 > self.header.n_members || params.len() != n * d || blobs.len() != n * nb {
             return Err(ferr(&path, format!("batch of {n} members at {start} does not fit the file's layout")));
@@ -539,6 +569,7 @@ impl MemberSink for EnsembleFile {
         put2("loglike_by_variable", nv, 0).map_err(&e)?;
         put2("rmse", nv, nv).map_err(&e)?;
         put2("outputs", no, 2 * nv).map_err(&e)?;
+        put2("derived", nd, 2 * nv + no).map_err(&e)?;
         f.flush().map_err(&e)?;
         // The commit point.
         let failures = self.failures + failures;

@@ -202,6 +202,11 @@ seed = 3
     d = ens.drawn
     assert d.size == 500 and np.all(np.diff(d) >= 0) and np.all(ens.weights[d] > 0)
     assert np.unique(d).size < 500, "with replacement and a peaked likelihood, some members repeat"
+    # The model's derived quantities are stored for every member: ECS = F2x / λ.
+    assert ens.derived_names[:2] == ["ECS", "TCR"] and ens.derived.shape == (1500, len(ens.derived_names))
+    f2x = ens.column("ECS") * ens.column("lambda")
+    np.testing.assert_allclose(f2x, f2x[0], rtol=1e-12)
+    assert np.all(ens.column("TCR") < ens.column("ECS"))
     # The constrained ensemble reads as a one-step chain with one walker per member.
     chain = climcal.load(str(out))
     assert chain.get_chain().shape == (1, 500, len(ens.names))

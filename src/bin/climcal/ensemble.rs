@@ -73,10 +73,11 @@ pub(crate) fn build(cfg: &RunConfig) -> Result<EnsembleSetup> {
     let spec = cfg.file.ensemble.clone().unwrap_or_default();
     let model_outputs = post.runner().output_names();
     let outputs = spec.outputs.iter().map(|(n, o)| OutputColumn::new(n, o, &model_outputs)).collect::<Result<Vec<_>>>()?;
+    let derived: Vec<String> = post.runner().derived_quantities().into_iter().map(|d| d.name).collect();
     for o in &outputs {
-        if problem.names.contains(&o.name) || o.name.contains(':') || o.name == "loglike" {
+        if problem.names.contains(&o.name) || derived.contains(&o.name) || o.name.contains(':') || o.name == "loglike" {
             return Err(Error::Config(format!(
-                "[ensemble.outputs] {}: the name is taken (a parameter, `loglike` or contains ':'); choose another",
+                "[ensemble.outputs] {}: the name is taken (a parameter, a derived quantity of the model {derived:?}, `loglike`, or it contains ':'); choose another",
                 o.name
             )));
         }
@@ -191,6 +192,9 @@ pub(crate) fn cmd_ensemble(a: EnsembleArgs) -> Result<ExitCode> {
                 variables: variables.clone(),
                 output_names: model.outputs().iter().map(|o| o.name.clone()).collect(),
                 output_units: model.outputs().iter().map(|o| o.unit.clone()).collect(),
+                derived_names: model.derived().iter().map(|d| d.name.clone()).collect(),
+                derived_units: model.derived().iter().map(|d| d.unit.clone()).collect(),
+                derived_descriptions: model.derived().iter().map(|d| d.description.clone()).collect(),
                 sampling: sampling.as_str().into(),
                 seed,
                 batch: batch as u64,
@@ -318,6 +322,7 @@ pub(crate) fn cmd_info_ensemble(path: &std::path::Path, json: bool) -> Result<Ex
     units.extend(h.variables.iter().map(|_| String::new()));
     units.extend(h.variables.iter().map(|_| String::new()));
     units.extend(h.output_units.iter().cloned());
+    units.extend(h.derived_units.iter().cloned());
     for (k, name) in f.column_names().iter().enumerate() {
         let col = f.column(name)?;
         let mut prior: Vec<f64> = col[..committed].to_vec();
