@@ -3,6 +3,8 @@
 
 pub mod python;
 pub mod registry;
+#[cfg(feature = "rscm")]
+pub mod rscm;
 pub mod toy;
 pub mod two_layer;
 pub mod work;

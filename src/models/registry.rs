@@ -21,7 +21,7 @@ use crate::models::work::{self, Work, Working};
 use crate::runner::{ModelOutput, ModelRunner};
 
 /// Names accepted in `[model] name`.
-pub const MODEL_NAMES: &[&str] = &["gaussian", "rosenbrock", "linear", "two_layer", "command", "python"];
+pub const MODEL_NAMES: &[&str] = &["gaussian", "rosenbrock", "linear", "two_layer", "command", "python", "rscm"];
 
 /// What a model needs to know about the run file it comes from.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +67,13 @@ pub fn build_model(name: &str, options: &toml::Table, ctx: &ModelContext<'_>) ->
         }
         "command" => command(options, ctx),
         "python" => crate::models::python::from_options(options, ctx),
+        #[cfg(feature = "rscm")]
+        "rscm" => crate::models::rscm::from_options(options, ctx),
+        #[cfg(not(feature = "rscm"))]
+        "rscm" => Err(Error::Config(
+            "model 'rscm': this build of climcal has no RSCM support; rebuild with `cargo build --release --features rscm`"
+                .into(),
+        )),
         _ => Err(Error::Config(format!("unknown model '{name}' in [model] name; known models are {}", MODEL_NAMES.join(", ")))),
     }
 }
