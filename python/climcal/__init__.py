@@ -58,6 +58,7 @@ if _lib is not None:
         Uniform,
     )
     from ._lib import __version__  # noqa: F401
+    from . import moves  # noqa: F401
     from .optimize import PointEstimator  # noqa: F401
     from .runner import ModelRunner  # noqa: F401
     from .sampler import EnsembleSampler  # noqa: F401

@@ -74,6 +74,9 @@ class EnsembleSampler:
     store_blobs : bool, default False
         Store the model's values at the observation times with every sample (used
         by ``chain.plot.posterior_predictive`` without re-running the model).
+    moves : Move, list of Move or list of (Move, weight), optional
+        Proposal moves (``climcal.moves``: stretch, walk, DE, DE-snooker, KDE,
+        Gaussian, DIME); default the stretch move below.
 
     Notes
     -----
@@ -104,6 +107,7 @@ class EnsembleSampler:
         names: Sequence[str] | None = None,
         threads: int | None = None,
         store_blobs: bool = False,
+        moves=None,
     ) -> None:
         lib = native()
         if seed is None:
@@ -149,6 +153,10 @@ class EnsembleSampler:
                 check_threads(threads),
                 bool(store_blobs),
             )
+        if moves is not None:
+            from .moves import moves_to_json
+
+            self._native.set_moves(moves_to_json(moves))
         self.state = None
         self._chains: list[Chain] = []
 

@@ -442,6 +442,8 @@ impl PyEnsembleSampler {
     }
 }
 
+use crate::sampler::moves as climcal_moves;
+
 #[pymethods]
 impl PyEnsembleSampler {
     /// Sampler for the calibration posterior ``prior × model × likelihood``.
@@ -514,6 +516,23 @@ impl PyEnsembleSampler {
             model_name: "log_prob_fn".into(),
             fingerprint: String::new(),
         })
+    }
+
+    /// Propose with ``moves``: a JSON list of ``{kind, weight, …}`` tables (see
+    /// ``climcal.moves``); ``None`` goes back to the stretch move.
+    #[pyo3(signature = (moves=None))]
+    fn set_moves(&mut self, moves: Option<&str>) -> PyResult<()> {
+        let m = match moves {
+            Some(text) => climcal_moves::Moves::from_json(text).py()?,
+            None => climcal_moves::Moves::default(),
+        };
+        self.sampler.set_moves(m).py()
+    }
+
+    /// The moves as a JSON list of ``{kind, weight, …}`` tables.
+    #[getter]
+    fn moves(&self) -> String {
+        self.sampler.moves().to_json()
     }
 
     /// Place the walkers: ``method`` is ``"prior"`` (independent prior draws),

@@ -304,6 +304,13 @@ impl<D: LogDensity> EnsembleSampler<D> {
         Ok(self)
     }
 
+    /// As [`EnsembleSampler::with_moves`], in place.
+    pub fn set_moves(&mut self, moves: Moves) -> Result<()> {
+        moves.validate(self.n_walkers, self.density.dim())?;
+        self.moves = Some(moves);
+        Ok(())
+    }
+
     /// The moves a run uses: those of [`EnsembleSampler::with_moves`], else the
     /// stretch move with the scale of [`EnsembleSampler::with_stretch_scale`].
     pub fn moves(&self) -> Moves {
