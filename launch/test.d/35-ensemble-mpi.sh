@@ -22,7 +22,7 @@ ARGS=(-n 4000 --batch 300 -q)
 # Every dataset of the file except run records (wall time, ranks, threads).
 data() {
   h5dump -a /ensemble/committed -a /ensemble/failures \
-    -d /ensemble/parameters -d /ensemble/loglike -d /ensemble/loglike_by_variable -d /ensemble/rmse -d /ensemble/outputs \
+    -d /ensemble/parameters -d /ensemble/loglike -d /ensemble/loglike_by_variable -d /ensemble/rmse -d /ensemble/outputs -d /ensemble/derived \
     -d /ensemble/constraints/passed -d /ensemble/constraints/weights -d /ensemble/constraints/drawn \
     -d /mcmc/chain -d /mcmc/log_prob -d /mcmc/blobs "$1" | tail -n +2
 }
