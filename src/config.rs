@@ -23,8 +23,13 @@
 //! time_range = [0, 20]                 # optional
 //!
 //! [likelihood]
-//! kind = "gaussian"                    # the only one so far (default)
+//! kind = "gaussian"                    # default; or "ar1" (AR(1) residuals, exact, O(n))
 //! relative_error = 0.0                 # default 0
+//! # kind = "ar1" only: a number or the name of a sampled [parameters.NAME]
+//! # rho = 0.5                          # lag-1 autocorrelation per unit time, [0, 1) (default 0)
+//! # sigma_extra = "sigma_extra"        # extra error in quadrature (default none)
+//! # [likelihood.variables."Surface Temperature"]   # per-variable rho / sigma_extra
+//! # rho = "rho_T"
 //!
 //! [sampler]
 //! n_walkers = 32        # default max(2·n_params, 32)
@@ -199,6 +204,88 @@ pub struct LikelihoodConfig {
     /// Extra error proportional to the observed value (default `0.0`).
     #[serde(default)]
     pub relative_error: f64,
+    /// `kind = "ar1"`: lag-1 autocorrelation per unit time of every variable's
+    /// residuals, a number in `[0, 1)` or the name of a sampled parameter (default `0`).
+    pub rho: Option<LikelihoodSetting>,
+    /// `kind = "ar1"`: extra error added in quadrature to every σ, a number or a parameter name (default none).
+    pub sigma_extra: Option<LikelihoodSetting>,
+    /// `kind = "ar1"`: per-variable `rho` / `sigma_extra` overriding the two above.
+    #[serde(default)]
+    pub variables: IndexMap<String, LikelihoodVariableConfig>,
+}
+
+/// A likelihood setting in a run file: a number or the name of a `[parameters.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LikelihoodSetting {
+    /// A constant.
+    Number(f64),
+    /// A sampled parameter.
+    Param(String),
+}
+
+/// `[likelihood.variables.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LikelihoodVariableConfig {
+    pub rho: Option<LikelihoodSetting>,
+    pub sigma_extra: Option<LikelihoodSetting>,
+}
+
+fn setting(s: &LikelihoodSetting) -> crate::likelihood::ar1::Setting {
+    match s {
+        LikelihoodSetting::Number(x) => crate::likelihood::ar1::Setting::Fixed(*x),
+        LikelihoodSetting::Param(p) => crate::likelihood::ar1::Setting::Param(p.clone()),
+    }
+}
+
+impl LikelihoodConfig {
+    /// The likelihood this section describes (`gaussian` or `ar1`), checked against `target`.
+    pub fn build(&self, target: &Target) -> Result<Arc<dyn crate::likelihood::LikelihoodFn>> {
+        use crate::likelihood::ar1::{Ar1Likelihood, Ar1Variable, Setting};
+        match self.kind.as_str() {
+            "gaussian" => {
+                if self.rho.is_some() || self.sigma_extra.is_some() || !self.variables.is_empty() {
+                    return Err(Error::Config(
+                        "[likelihood] rho, sigma_extra and variables belong to kind = \"ar1\"; set kind = \"ar1\" or remove them"
+                            .into(),
+                    ));
+                }
+                Ok(Arc::new(GaussianLikelihood::new(self.relative_error)?))
+            }
+            "ar1" => {
+                let default = Ar1Variable {
+                    rho: self.rho.as_ref().map(setting).unwrap_or(Setting::Fixed(0.0)),
+                    sigma_extra: self.sigma_extra.as_ref().map(setting),
+                };
+                let per = self
+                    .variables
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.clone(),
+                            Ar1Variable {
+                                rho: v.rho.as_ref().map(setting).unwrap_or_else(|| default.rho.clone()),
+                                sigma_extra: v.sigma_extra.as_ref().map(setting).or_else(|| default.sigma_extra.clone()),
+                            },
+                        )
+                    })
+                    .collect();
+                let lik = Ar1Likelihood::new(self.relative_error, Some(default), per)?;
+                let unknown = lik.unknown_variables(target);
+                if !unknown.is_empty() {
+                    return Err(Error::Config(format!(
+                        "[likelihood.variables] names {unknown:?}, which are not target variables; the target has {:?}",
+                        target.variables().keys().collect::<Vec<_>>()
+                    )));
+                }
+                Ok(Arc::new(lik))
+            }
+            other => {
+                Err(Error::Config(format!("[likelihood] kind = '{other}' is not known; the known kinds are: gaussian, ar1")))
+            }
+        }
+    }
 }
 
 fn default_likelihood() -> String {
@@ -207,7 +294,7 @@ fn default_likelihood() -> String {
 
 impl Default for LikelihoodConfig {
     fn default() -> Self {
-        Self { kind: default_likelihood(), relative_error: 0.0 }
+        Self { kind: default_likelihood(), relative_error: 0.0, rho: None, sigma_extra: None, variables: IndexMap::new() }
     }
 }
 
@@ -484,9 +571,9 @@ impl RunConfig {
         let names_given: Vec<String> = f.parameters.keys().cloned().collect();
         let ctx = ModelContext { base_dir: &self.base_dir, param_names: &names_given };
         let model = build_model(&f.model.name, &f.model.options, &ctx).map_err(|e| self.model_error(e))?;
-        if f.likelihood.kind != "gaussian" {
+        if !["gaussian", "ar1"].contains(&f.likelihood.kind.as_str()) {
             return Err(Error::Config(format!(
-                "[likelihood] kind = '{}' is not known; the known kinds are: gaussian",
+                "[likelihood] kind = '{}' is not known; the known kinds are: gaussian, ar1",
                 f.likelihood.kind
             )));
         }
@@ -512,7 +599,7 @@ impl RunConfig {
                     ))
                 })?;
                 let target = self.build_target()?;
-                let lik = Arc::new(GaussianLikelihood::new(f.likelihood.relative_error)?);
+                let lik = f.likelihood.build(&target)?;
                 let post = Posterior::new(params, target, runner, lik)?.with_blobs(f.output.blobs).with_derived(f.output.derived);
                 (Arc::new(post.clone()), Some(post))
             }

@@ -1,5 +1,7 @@
 //! Likelihoods: how well a model output matches the target.
 
+pub mod ar1;
+
 use crate::runner::ModelOutput;
 use crate::target::{Observation, Target};
 
@@ -7,6 +9,18 @@ use crate::target::{Observation, Target};
 pub trait LikelihoodFn: Send + Sync {
     /// `ln L(output | target)`; `-inf` when the output lacks a target variable.
     fn ln_likelihood(&self, output: &ModelOutput, target: &Target) -> f64;
+
+    /// Names of the likelihood's own parameters (e.g. an AR(1) ρ or σ_extra sampled
+    /// with the model's); none by default.
+    fn param_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// `ln L` given the likelihood's parameters in [`LikelihoodFn::param_names`] order.
+    fn ln_likelihood_with(&self, output: &ModelOutput, target: &Target, params: &[f64]) -> f64 {
+        let _ = params;
+        self.ln_likelihood(output, target)
+    }
 }
 
 /// Independent Gaussian errors.

@@ -21,6 +21,8 @@ pub struct Posterior {
     likelihood: Arc<dyn LikelihoodFn>,
     /// `model_params[i] = theta[perm[i]]`
     perm: Vec<usize>,
+    /// `likelihood_params[i] = theta[lik_perm[i]]`
+    lik_perm: Vec<usize>,
     blobs: bool,
     n_blobs: usize,
     /// Number of derived quantities stored after the blobs (0 = off).
@@ -28,8 +30,9 @@ pub struct Posterior {
 }
 
 impl Posterior {
-    /// Tie the parts together; every model parameter must be in `params` and every
-    /// parameter in `params` must be a model parameter.
+    /// Tie the parts together; every model parameter and every parameter of the
+    /// likelihood ([`LikelihoodFn::param_names`], e.g. a sampled AR(1) ρ) must be in
+    /// `params`, and every parameter in `params` must be one of them.
     pub fn new(
         params: ParameterSet,
         target: Target,
@@ -45,11 +48,32 @@ impl Posterior {
             })?;
             perm.push(i);
         }
+        let lik_names = likelihood.param_names();
+        let mut lik_perm = Vec::with_capacity(lik_names.len());
+        for m in &lik_names {
+            if model_names.contains(m) {
+                return Err(Error::InvalidParameter {
+                    name: m.clone(),
+                    reason: "is both a model parameter and a likelihood parameter; give the likelihood's another name".into(),
+                });
+            }
+            let i = params.index_of(m).ok_or_else(|| Error::InvalidParameter {
+                name: m.clone(),
+                reason: format!(
+                    "the likelihood samples it but no prior is given; add [parameters.{m}] (the parameters given are {:?})",
+                    params.names()
+                ),
+            })?;
+            lik_perm.push(i);
+        }
         for p in params.names() {
-            if !model_names.contains(&p) {
+            if !model_names.contains(&p) && !lik_names.contains(&p) {
                 return Err(Error::InvalidParameter {
                     name: p,
-                    reason: format!("not a parameter of the model; its parameters are {model_names:?}"),
+                    reason: format!(
+                        "not a parameter of the model or the likelihood; the model's are {model_names:?}{}",
+                        if lik_names.is_empty() { String::new() } else { format!(", the likelihood's {lik_names:?}") }
+                    ),
                 });
             }
         }
@@ -68,7 +92,7 @@ impl Posterior {
             }
         }
         let n_blobs = target.n_points();
-        Ok(Self { params, target: Arc::new(target), runner, likelihood, perm, blobs: false, n_blobs, n_derived: 0 })
+        Ok(Self { params, target: Arc::new(target), runner, likelihood, perm, lik_perm, blobs: false, n_blobs, n_derived: 0 })
     }
 
     /// Store the model's values at the observation times with every sample
@@ -137,7 +161,12 @@ impl Posterior {
             Ok(o) => o,
             Err(_) => return f64::NAN,
         };
-        let ll = self.likelihood.ln_likelihood(&out, &self.target);
+        let ll = if self.lik_perm.is_empty() {
+            self.likelihood.ln_likelihood(&out, &self.target)
+        } else {
+            let lp: Vec<f64> = self.lik_perm.iter().map(|&i| theta[i]).collect();
+            self.likelihood.ln_likelihood_with(&out, &self.target, &lp)
+        };
         if let Some(b) = blob {
             let (b, d) = b.split_at_mut(b.len() - self.n_derived);
             if !d.is_empty() {
