@@ -45,27 +45,67 @@ pub fn chunk_len(remaining: usize, threads: usize, total_threads: usize, min_chu
 pub struct Claims {
     next: AtomicUsize,
     n: usize,
-    total_threads: usize,
+    total_weight: f64,
     min_chunk: usize,
 }
 
 impl Claims {
     /// A batch of `n` points shared by claimers with `total_threads` threads in all.
     pub fn new(n: usize, total_threads: usize, min_chunk: usize) -> Self {
-        Self { next: AtomicUsize::new(0), n, total_threads: total_threads.max(1), min_chunk: min_chunk.max(1) }
+        Self::weighted(n, total_threads as f64, min_chunk)
+    }
+
+    /// A batch shared by claimers whose weights (threads × relative speed) sum to
+    /// `total_weight`.
+    pub fn weighted(n: usize, total_weight: f64, min_chunk: usize) -> Self {
+        let total_weight = if total_weight > 0.0 && total_weight.is_finite() { total_weight } else { 1.0 };
+        Self { next: AtomicUsize::new(0), n, total_weight, min_chunk: min_chunk.max(1) }
+    }
+
+    /// Points in the batch.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True for an empty batch.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
     }
 
     /// Claim the next chunk for a claimer with `threads` threads (`None` when the
     /// batch is all handed out). Every point is handed out exactly once.
     pub fn claim(&self, threads: usize) -> Option<Range<usize>> {
+        self.claim_weighted(threads as f64, threads)
+    }
+
+    /// Claim the next chunk for a claimer of weight `weight` (its share of the
+    /// batch is `weight / total_weight`) and `threads` threads.
+    pub fn claim_weighted(&self, weight: f64, threads: usize) -> Option<Range<usize>> {
         let mut start = self.next.load(Ordering::Relaxed);
         loop {
             if start >= self.n {
                 return None;
             }
-            let len = chunk_len(self.n - start, threads, self.total_threads, self.min_chunk);
+            let rem = self.n - start;
+            let share = (rem as f64 * weight / (2.0 * self.total_weight)).ceil() as usize;
+            let len = share.max(self.min_chunk).max(threads).clamp(1, rem);
             match self.next.compare_exchange_weak(start, start + len, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Some(start..start + len),
+                Err(now) => start = now,
+            }
+        }
+    }
+
+    /// Claim up to `len` points (at least one).
+    pub fn claim_exact(&self, len: usize) -> Option<Range<usize>> {
+        let mut start = self.next.load(Ordering::Relaxed);
+        loop {
+            if start >= self.n {
+                return None;
+            }
+            let end = start + len.clamp(1, self.n - start);
+            match self.next.compare_exchange_weak(start, end, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some(start..end),
                 Err(now) => start = now,
             }
         }

@@ -378,6 +378,25 @@ impl Drop for MpiExecutor {
     }
 }
 
+/// Below this much estimated work per worker (ns) a batch goes out as one chunk
+/// per worker: dynamic chunks would cost more in messages than they save.
+const COARSE_NS: f64 = 4.0 * dynamic::MIN_CHUNK_NS;
+
+/// Each rank's weight for sharing a batch: its threads × its measured speed per
+/// thread relative to the mean (1 until a rank has evaluated something).
+fn speed_weights(ranks: &[RankStats], threads: &[usize]) -> Vec<f64> {
+    let rate = |r: &RankStats, t: usize| {
+        (r.evaluations > 0 && r.eval_seconds > 0.0).then(|| r.evaluations as f64 / (r.eval_seconds * t as f64))
+    };
+    let rates: Vec<Option<f64>> = ranks.iter().zip(threads).map(|(r, &t)| rate(r, t)).collect();
+    let known: Vec<f64> = rates.iter().flatten().copied().collect();
+    if known.len() < ranks.len() {
+        return threads.iter().map(|&t| t as f64).collect();
+    }
+    let mean = known.iter().sum::<f64>() / known.len() as f64;
+    rates.iter().zip(threads).map(|(r, &t)| t as f64 * (r.unwrap_or(mean) / mean).clamp(0.05, 20.0)).collect()
+}
+
 /// One batch as rank 0 sees it: the points, the shared counter and the output.
 struct Batch<'a, 'b> {
     density: &'a dyn LogDensity,
@@ -416,7 +435,20 @@ struct Coordinator {
 /// other threads (if any) claim and evaluate meanwhile. Once everything is handed
 /// out it waits for the last results as an idle worker does. No thread of rank 0
 /// sleeps on a timer while it has work, and none spins while it has none.
-fn coordinate(b: &Batch<'_, '_>, threads: &[usize], recv: &mut Vec<f64>, tally: &mut [Tally]) -> Coordinator {
+///
+/// `weights[r]` is rank r's threads × its measured speed per thread (relative),
+/// so a slower rank gets smaller chunks. With `coarse` (a batch too cheap for
+/// more than one message per rank) each worker gets one chunk of its share and
+/// rank 0 evaluates the rest.
+fn coordinate(
+    b: &Batch<'_, '_>,
+    threads: &[usize],
+    weights: &[f64],
+    coarse: bool,
+    recv: &mut Vec<f64>,
+    tally: &mut [Tally],
+) -> Coordinator {
+    let total_weight: f64 = weights.iter().sum();
     let world = SimpleCommunicator::world();
     let size = threads.len();
     let mut queue: Vec<VecDeque<Range<usize>>> = vec![VecDeque::new(); size];
@@ -424,9 +456,17 @@ fn coordinate(b: &Batch<'_, '_>, threads: &[usize], recv: &mut Vec<f64>, tally: 
     let mut me = Coordinator::default();
     mpi::request::scope(|scope| {
         let mut sent = Vec::new();
-        let mut refill = |r: usize, queue: &mut VecDeque<Range<usize>>, outstanding: &mut usize| {
-            while queue.len() < 2 {
-                let Some(c) = b.claims.claim(threads[r]) else { break };
+        // Top up rank r's queue: two guided chunks, or (`exact`) one chunk of that size.
+        let mut refill = |r: usize, queue: &mut VecDeque<Range<usize>>, outstanding: &mut usize, exact: Option<usize>| {
+            // Two in flight hide rank 0's reply time; near the end only one, so
+            // that a slow rank does not sit on the last points.
+            let depth = if exact.is_some() || b.claims.remaining() < 2 * size { 1 } else { 2 };
+            while queue.len() < depth {
+                let claim = match exact {
+                    Some(len) => b.claims.claim_exact(len),
+                    None => b.claims.claim_weighted(weights[r], threads[r]),
+                };
+                let Some(c) = claim else { break };
                 let buf = &b.points[c.start * b.dim..c.end * b.dim];
                 sent.push(world.process_at_rank(r as Rank).immediate_send_with_tag(scope, buf, TAG_WORK));
                 queue.push_back(c);
@@ -435,7 +475,8 @@ fn coordinate(b: &Batch<'_, '_>, threads: &[usize], recv: &mut Vec<f64>, tally: 
         };
         let t = Instant::now();
         for (r, q) in queue.iter_mut().enumerate().skip(1) {
-            refill(r, q, &mut outstanding);
+            let exact = coarse.then(|| ((b.claims.len() as f64 * weights[r] / total_weight).round() as usize).max(1));
+            refill(r, q, &mut outstanding, exact);
         }
         me.comm_seconds += t.elapsed().as_secs_f64();
         let any = world.any_process();
@@ -464,7 +505,9 @@ fn coordinate(b: &Batch<'_, '_>, threads: &[usize], recv: &mut Vec<f64>, tally: 
                 tl.eval_seconds += recv[1];
                 tl.comm_seconds += recv[2];
                 tl.thread_seconds += recv[1] * threads[r].min(k) as f64;
-                refill(r, &mut queue[r], &mut outstanding);
+                if !coarse {
+                    refill(r, &mut queue[r], &mut outstanding, None);
+                }
             }
             me.comm_seconds += t.elapsed().as_secs_f64();
             // One point of rank 0's own share.
@@ -515,7 +558,11 @@ impl Executor for MpiExecutor {
 
         let t0 = Instant::now();
         let threads = self.threads_by_rank();
-        let claims = Claims::new(n, threads.iter().sum(), min);
+        let weights = speed_weights(&s.ranks, &threads);
+        let total_weight: f64 = weights.iter().sum();
+        let claims = Claims::weighted(n, total_weight, min);
+        // Cheap batches: one message per worker (as a scatter would), no more.
+        let coarse = est > 0.0 && n as f64 * est / total_weight < COARSE_NS;
         let out = Disjoint::new(ln_probs, blobs);
         let batch = Batch { density, points, dim, nb, claims: &claims, out: &out };
         let (helper_ns, helper_fail, helper_evals) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
@@ -537,7 +584,7 @@ impl Executor for MpiExecutor {
                     helper_evals.fetch_add(evals, Ordering::Relaxed);
                 });
             }
-            coordinate(&batch, &threads, &mut s.recv, &mut tally)
+            coordinate(&batch, &threads, &weights, coarse, &mut s.recv, &mut tally)
         });
         let wall = t0.elapsed().as_secs_f64();
 
