@@ -5,7 +5,7 @@
 # node (one CPU-bound process beside the job). Every layout is run REPEATS times,
 # interleaved, and the median is printed, so that ratios come from one run.
 #
-#   WALKERS [64] STEPS [60] WORK_US [200] REPEATS [3]
+#   WALKERS [64] STEPS [60] WORK_US [200] REPEATS [3] BIN [a release build of mpi_toy]
 #   BEFORE_BIN=path/to/older/mpi_toy   adds its rows (e.g. a build of an older commit)
 #   PRIORITY=1   on a machine shared with other jobs (Linux, root): run in an
 #                autogroup of its own at nice -20, and the runs without the CPU hog
@@ -21,8 +21,10 @@ if [ "${PRIORITY:-0}" = 1 ] && [ -z "${_SCALING_PRIO:-}" ]; then
   exec setsid bash -c 'echo -20 > /proc/$$/autogroup 2>/dev/null; exec "$@"' _ bash "$0" "$@"
 fi
 if ! command -v mpirun >/dev/null; then echo "45-scaling: mpirun not found, skipped"; exit 0; fi
-cargo build --quiet --release --example mpi_toy || { echo "45-scaling: build failed"; exit 1; }
-BIN=target/release/examples/mpi_toy
+if [ -z "${BIN:-}" ]; then
+  cargo build --quiet --release --example mpi_toy || { echo "45-scaling: build failed"; exit 1; }
+  BIN=target/release/examples/mpi_toy
+fi
 MPIRUN=(mpirun --bind-to none)
 TMP=$(mktemp -d)
 HOG=""
