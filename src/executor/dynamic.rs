@@ -213,9 +213,45 @@ pub fn fine_timer_slack() {
     }
 }
 
+/// Proposals per worker below which a layout leaves workers idle: dynamic
+/// balancing needs a few points per worker and half-step.
+pub const MIN_PROPOSALS_PER_WORKER: f64 = 4.0;
+
+/// Start-up advice when `n_walkers` is too few for `workers` (ranks × threads):
+/// each half-step has `n_walkers / 2` proposals. Returns the message (with the
+/// expected efficiency and a walker count that would use the machine), or
+/// `None` when the layout is fine.
+pub fn layout_advice(n_walkers: usize, workers: usize) -> Option<String> {
+    let per = (n_walkers / 2) as f64 / workers.max(1) as f64;
+    if per >= MIN_PROPOSALS_PER_WORKER || workers <= 1 {
+        return None;
+    }
+    // Rough efficiency: with fewer points than workers only a share `per` of them
+    // has work, and with uneven costs about half an evaluation per worker is lost
+    // at the end of each half-step.
+    let eff = per.min(1.0) * per.max(1.0) / (per.max(1.0) + 0.5);
+    let want = 2 * workers * MIN_PROPOSALS_PER_WORKER as usize;
+    Some(format!(
+        "{n_walkers} walkers give {per:.1} proposals per half-step to each of {workers} workers (ranks × threads): \
+         expect about {:.0} % of the layout's speed (idle workers, and no room to balance uneven costs); \
+         use n_walkers >= {want} to use the machine, or fewer ranks/threads",
+        100.0 * eff.min(1.0)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advice_only_when_workers_would_idle() {
+        assert!(layout_advice(64, 8).is_none()); // 4 per worker
+        assert!(layout_advice(1000, 1).is_none());
+        let m = layout_advice(64, 32).unwrap(); // 1 per worker
+        assert!(m.contains("1.0 proposals") && m.contains("67 %") && m.contains("n_walkers >= 256"), "{m}");
+        let m = layout_advice(32, 64).unwrap(); // 0.25 per worker: 3/4 idle
+        assert!(m.contains("17 %"), "{m}");
+    }
 
     #[test]
     fn chunks_are_guided_and_cover_the_batch_once() {

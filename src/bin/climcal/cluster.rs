@@ -45,6 +45,10 @@ pub fn coordinator_executor(threads: Option<usize>, cfg: &RunConfig, tag: &str) 
     let exec = Arc::new(MpiExecutor::new(RayonExecutor::with_threads(threads_or_default(threads))?)?);
     let info = exec.info();
     tracing::info!("MPI: {} ranks, threads per rank {:?}", info.ranks, exec.threads_by_rank());
+    let workers: usize = exec.threads_by_rank().iter().sum();
+    if let Some(advice) = cfg.file.sampler.n_walkers.and_then(|w| climcal::executor::dynamic::layout_advice(w, workers)) {
+        tracing::warn!("{advice}");
+    }
     *EXECUTOR.lock().unwrap_or_else(|e| e.into_inner()) = Some(exec.clone());
     Ok(exec)
 }
