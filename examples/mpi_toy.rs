@@ -18,6 +18,7 @@
 //! rank R's work F times larger (an unequal worker), `--fault none|panic|nan` [none] with
 //! `--fail-above` x[0] threshold [1.0], `--exec mpi|serial|rayon` [mpi when built
 //! with the `mpi` feature], `--out FILE` raw little-endian dump of the chain,
+//! `--moves JSON` proposal moves (`sampler::moves`, default the stretch move),
 //! `--signals` (Ctrl-C/SIGTERM stops after the current step), `--step-sleep-ms`
 //! [0] pause between steps on rank 0 (for signal tests).
 #![deny(warnings)]
@@ -98,7 +99,12 @@ fn sample(a: &Args, density: Model, exec: Arc<dyn Executor>, stop: Option<Arc<At
     let (dim, iters) = (density.inner.dim, density.work.iters);
     let sleep = std::time::Duration::from_millis(a.get("step-sleep-ms", 0u64));
     let info = exec.info();
-    let sampler = EnsembleSampler::new(density, seed).with_n_walkers(walkers)?.with_executor(exec);
+    let mut sampler = EnsembleSampler::new(density, seed).with_n_walkers(walkers)?.with_executor(exec);
+    // `--moves JSON`: proposal moves, e.g. '[{"kind": "dime"}]' (default: stretch).
+    let moves = a.get("moves", String::new());
+    if !moves.is_empty() {
+        sampler.set_moves(climcal::sampler::moves::Moves::from_json(&moves)?)?;
+    }
     let mut state = sampler.initialize_without_prior(InitMethod::Ball { center: vec![0.0; dim], radius: 0.1 })?;
     let opts = RunOptions { stop, ..RunOptions::default() };
     let t0 = std::time::Instant::now();

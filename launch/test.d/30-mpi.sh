@@ -48,6 +48,17 @@ for n in 1 2 4; do
   done
 done
 
+echo "-- determinism across layouts with a mixture of moves (DE, DE-snooker, DIME, Gaussian sequential; 60 steps)"
+MARGS=(--steps 60 --walkers 32 --dim 4 --seed 7 --spin-iters 2000 --spread 10
+  --moves '[{"kind":"de","weight":0.4},{"kind":"de_snooker","weight":0.2},{"kind":"dime","weight":0.2},{"kind":"gaussian","cov":0.1,"mode":"sequential","factor":2.0,"weight":0.2}]')
+run mserial 60 "$BIN" --exec serial "${MARGS[@]}"
+mref=$(field hash "$TMP/mserial.out")
+for n in 2 4; do
+  run "mn$n" 120 "${MPIRUN[@]}" -n "$n" "$BIN" --threads 1 "${MARGS[@]}"
+  check "moves: mpirun -n $n hash" "$mref" "$(field hash "$TMP/mn$n.out")"
+done
+if [ -z "$mref" ]; then echo "  FAIL moves: the serial run printed no hash"; fail=1; fi
+
 echo "-- more ranks than points per half-step (4 walkers: 2 per half, 4 ranks)"
 run small_serial 60 "$BIN" --exec serial --walkers 4 --dim 2 --steps 50 --spin-iters 20000
 run small_n4 120 "${MPIRUN[@]}" -n 4 "$BIN" --walkers 4 --dim 2 --steps 50 --spin-iters 20000
