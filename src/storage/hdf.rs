@@ -56,12 +56,23 @@ fn create_file(path: &Path) -> hdf5::Result<File> {
 
 /// Make the file at `path` at least `extra` bytes longer than it is, before HDF5
 /// appends to it: a reader opening the file mid-checkpoint then never finds the
-/// superblock's end of file beyond the file's actual end ("truncated file"); HDF5
-/// trims the file back to its real end when the checkpoint closes it.
+/// superblock's end of file beyond the file's actual end ("truncated file"). HDF5
+/// trims the file to its allocated end at every flush, not only at close, so a
+/// checkpoint reserves again after each of its flushes (reserving only before the
+/// first left 5–12 of ~2 000 reads polling every 2 ms failing on a loaded machine).
 fn reserve_space(path: &Path, extra: u64) -> std::io::Result<()> {
     let f = std::fs::OpenOptions::new().write(true).open(path)?;
     let len = f.metadata()?.len();
     f.set_len(len + extra)
+}
+
+/// Shorten the file at `path` to `end` bytes if it is longer (and `end` is known).
+fn trim_to(path: &Path, end: u64) -> std::io::Result<()> {
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    if end > 0 && f.metadata()?.len() > end {
+        f.set_len(end)?;
+    }
+    Ok(())
 }
 
 /// Open with retries while another process holds the lock.
@@ -441,7 +452,8 @@ impl HdfSink {
         let new_rows = rows.as_ref().map_or(0, |(_, r)| r.len()) as u64;
         let (nw, dim, nb) = (self.n_walkers as u64, self.dim as u64, self.n_blobs as u64);
         let extra = 8 * (new_rows * nw * (dim + 1 + nb) + nw * (2 * dim + 2 * nb + 8)) + (4 << 20);
-        reserve_space(&path, extra).map_err(|err| ferr(&path, format!("cannot write checkpoint: {err}")))?;
+        let reserve = || reserve_space(&path, extra).map_err(|err| ferr(&path, format!("cannot write checkpoint: {err}")));
+        reserve()?;
         let f = open_retry(&path, true)?;
         let g = f.group("mcmc").map_err(&e)?;
         let c = f.group("climcal").map_err(&e)?;
@@ -474,6 +486,7 @@ impl HdfSink {
             None => self.rows,
         };
         f.flush().map_err(&e)?;
+        reserve()?;
         // 2. The state.
         let (nw, dim) = (self.n_walkers, self.dim);
         put(&slot, "positions", &[nw, dim], &state.positions).map_err(&e)?;
@@ -491,9 +504,11 @@ impl HdfSink {
         set_attr(&slot, "serial", &serial).map_err(&e)?;
         set_str_attr(&slot, "move_state", &state.moves.to_json()).map_err(&e)?;
         f.flush().map_err(&e)?;
+        reserve()?;
         // 3. Mark it valid.
         set_attr(&slot, "valid", &1u8).map_err(&e)?;
         f.flush().map_err(&e)?;
+        reserve()?;
         // 4. emcee's view: accepted, then the commit point `iteration`.
         let acc = emcee_accepted(&state.accepted, r1, state.iteration);
         g.dataset("accepted").map_err(&e)?.write_raw(&acc).map_err(&e)?;
@@ -504,8 +519,14 @@ impl HdfSink {
         set_attr(&c, "n_checkpoints", &self.n_ckpt).map_err(&e)?;
         set_attr(&g, "iteration", &(r1 as i64)).map_err(&e)?;
         f.flush().map_err(&e)?;
+        // HDF5's driver only trims the file when its own idea of the file's end
+        // differs from the allocated end, and it does not see the reserves; trim the
+        // closed file to the allocated end here (readers only ever check that the
+        // file is at least that long).
+        let end = f.size();
         drop((slot, g, c));
         f.close().map_err(&e)?;
+        trim_to(&path, end).map_err(|err| ferr(&path, format!("cannot write checkpoint: {err}")))?;
         self.rows = r1;
         self.serial = serial;
         Ok(())

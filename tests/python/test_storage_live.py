@@ -127,8 +127,9 @@ def _run_writer(tmp_path, name, poll):
             try:
                 if len(reads) % 10 == 9:
                     b = emcee.backends.HDFBackend(str(path), read_only=True)
-                    chain = b.get_chain()  # opens the file again: its own iteration
-                    it = chain.shape[0]
+                    # emcee refuses get_chain() on a file with no rows yet (by design)
+                    chain = b.get_chain() if b.iteration > 0 else None  # opens the file again
+                    it = 0 if chain is None else chain.shape[0]
                     last = chain[-1] if it > 0 else None
                 else:
                     with h5py.File(path, "r") as f:  # stock h5py: default locking
