@@ -311,7 +311,8 @@ fn command_model_with_a_timeout_calibrates_and_never_hangs() {
     let t0 = std::time::Instant::now();
     let (code, err) = c.climcal(&["run", "run.toml", "-q"]);
     assert_eq!(code, 0, "{err}");
-    // 320 evaluations; every hang costs the 0.5 s timeout, not 30 s.
+    // 320 evaluations; every hang costs the 2 s timeout, not 30 s (a 0.5 s one
+    // also cut short real runs of the script on a loaded machine).
     assert!(t0.elapsed() < std::time::Duration::from_secs(120), "{:?}", t0.elapsed());
     let chain = Chain::load(c.p("out.h5")).unwrap();
     assert!(chain.failures() > 0, "no proposal reached the hanging region");
