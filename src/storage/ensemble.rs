@@ -35,12 +35,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hdf5::types::VarLenUnicode;
-use hdf5::{File, Group, H5Type, Location};
+use hdf5::{File, Group};
 use ndarray_h5::{s, ArrayView1, ArrayView2, ArrayView3, Ix1, Ix2};
 
 use crate::ensemble::{ColumnSource, Constrained, MemberSink, Plan, Weighting};
 use crate::error::{Error, Result};
+
+use super::hdf::{ferr, get_attr, get_str_attr, h5, read_strings, set_attr, set_str_attr, write_strings};
 
 /// Version of the `ensemble` group layout.
 pub const ENSEMBLE_FORMAT_VERSION: u32 = 1;
@@ -68,51 +69,6 @@ pub struct EnsembleHeader {
     pub config_toml: String,
     pub config_dir: String,
     pub fingerprint: String,
-}
-
-fn ferr(path: &Path, reason: impl Into<String>) -> Error {
-    Error::ChainFile { path: path.to_path_buf(), reason: reason.into() }
-}
-
-fn h5<'a>(path: &'a Path, what: &str) -> impl Fn(hdf5::Error) -> Error + 'a {
-    let what = what.to_string();
-    move |e| ferr(path, format!("{what}: {e}"))
-}
-
-fn set_attr<T: H5Type>(loc: &Location, name: &str, v: &T) -> hdf5::Result<()> {
-    match loc.attr(name) {
-        Ok(a) => a.write_scalar(v),
-        Err(_) => loc.new_attr::<T>().create(name)?.write_scalar(v),
-    }
-}
-
-fn set_str_attr(loc: &Location, name: &str, v: &str) -> hdf5::Result<()> {
-    let s: VarLenUnicode = v.parse().map_err(|e| hdf5::Error::from(format!("{e:?}")))?;
-    set_attr(loc, name, &s)
-}
-
-fn get_attr<T: H5Type>(loc: &Location, name: &str) -> hdf5::Result<T> {
-    loc.attr(name)?.read_scalar::<T>()
-}
-
-fn get_str_attr(loc: &Location, name: &str) -> String {
-    get_attr::<VarLenUnicode>(loc, name).map(|s| s.as_str().to_string()).unwrap_or_default()
-}
-
-fn write_strings(g: &Group, name: &str, v: &[String]) -> hdf5::Result<()> {
-    if g.link_exists(name) {
-        g.unlink(name)?;
-    }
-    let data: Vec<VarLenUnicode> = v.iter().map(|s| s.parse().unwrap_or_default()).collect();
-    g.new_dataset_builder().with_data(&data).create(name)?;
-    Ok(())
-}
-
-fn read_strings(g: &Group, name: &str) -> Vec<String> {
-    g.dataset(name)
-        .and_then(|d| d.read_raw::<VarLenUnicode>())
-        .map(|v| v.into_iter().map(|s| s.as_str().to_string()).collect())
-        .unwrap_or_default()
 }
 
 /// Open, retrying briefly while a reader holds the lock.

@@ -20,11 +20,11 @@ use crate::sampler::{Chain, SamplerState};
 const LOCK_RETRY_FOR: Duration = Duration::from_secs(10);
 const LOCK_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
-fn ferr(path: &Path, reason: impl Into<String>) -> Error {
+pub(crate) fn ferr(path: &Path, reason: impl Into<String>) -> Error {
     Error::ChainFile { path: path.to_path_buf(), reason: reason.into() }
 }
 
-fn h5<'a>(path: &'a Path, what: &str) -> impl Fn(hdf5::Error) -> Error + 'a {
+pub(crate) fn h5<'a>(path: &'a Path, what: &str) -> impl Fn(hdf5::Error) -> Error + 'a {
     let what = what.to_string();
     move |e| ferr(path, format!("{what}: {e}"))
 }
@@ -96,27 +96,27 @@ fn open_retry(path: &Path, write: bool) -> Result<File> {
     }
 }
 
-fn set_attr<T: H5Type>(loc: &Location, name: &str, v: &T) -> hdf5::Result<()> {
+pub(crate) fn set_attr<T: H5Type>(loc: &Location, name: &str, v: &T) -> hdf5::Result<()> {
     match loc.attr(name) {
         Ok(a) => a.write_scalar(v),
         Err(_) => loc.new_attr::<T>().create(name)?.write_scalar(v),
     }
 }
 
-fn set_str_attr(loc: &Location, name: &str, v: &str) -> hdf5::Result<()> {
+pub(crate) fn set_str_attr(loc: &Location, name: &str, v: &str) -> hdf5::Result<()> {
     let s: VarLenUnicode = v.parse().map_err(|e| hdf5::Error::from(format!("{e:?}")))?;
     set_attr(loc, name, &s)
 }
 
-fn get_attr<T: H5Type>(loc: &Location, name: &str) -> hdf5::Result<T> {
+pub(crate) fn get_attr<T: H5Type>(loc: &Location, name: &str) -> hdf5::Result<T> {
     loc.attr(name)?.read_scalar::<T>()
 }
 
-fn get_str_attr(loc: &Location, name: &str) -> String {
+pub(crate) fn get_str_attr(loc: &Location, name: &str) -> String {
     get_attr::<VarLenUnicode>(loc, name).map(|s| s.as_str().to_string()).unwrap_or_default()
 }
 
-fn write_strings(g: &Group, name: &str, v: &[String]) -> hdf5::Result<()> {
+pub(crate) fn write_strings(g: &Group, name: &str, v: &[String]) -> hdf5::Result<()> {
     if g.link_exists(name) {
         g.unlink(name)?;
     }
@@ -125,7 +125,7 @@ fn write_strings(g: &Group, name: &str, v: &[String]) -> hdf5::Result<()> {
     Ok(())
 }
 
-fn read_strings(g: &Group, name: &str) -> Vec<String> {
+pub(crate) fn read_strings(g: &Group, name: &str) -> Vec<String> {
     g.dataset(name)
         .and_then(|d| d.read_raw::<VarLenUnicode>())
         .map(|v| v.into_iter().map(|s| s.as_str().to_string()).collect())
