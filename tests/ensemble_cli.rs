@@ -1,6 +1,7 @@
-//! `climcal ensemble`: the stored ensemble does not depend on the thread count; a
-//! run killed with SIGKILL at random moments and resumed each time ends with the
-//! same data as an uninterrupted run; bad input stops before any model runs.
+//! `climcal ensemble`: the ensemble file does not depend on the thread count (byte
+//! for byte); a run killed with SIGKILL at random moments and resumed each time
+//! ends with the same file as an uninterrupted run; bad input stops before any
+//! model runs.
 #![cfg(all(feature = "hdf5", unix))]
 
 use std::path::{Path, PathBuf};
@@ -20,9 +21,9 @@ fn bin() -> Command {
     c
 }
 
-/// Everything an ensemble file holds except the run records (wall time, ranks,
-/// threads): every column of every member as bits, the commit counters, and the
-/// constraint stage's datasets and the constrained chain.
+/// What an ensemble file holds: every column of every member as bits, the commit
+/// counters, and the constraint stage's datasets and the constrained chain (to
+/// say what differs when the bytes do).
 fn contents(path: &Path) -> Vec<(String, Vec<u64>)> {
     let f = EnsembleFile::open(path).unwrap();
     let mut out = vec![("committed".to_string(), vec![f.committed(), f.failures()])];
@@ -60,7 +61,14 @@ fn threads_do_not_change_the_ensemble_and_info_reads_it() {
         assert_eq!(code, 0, "{err}");
     }
     let (ca, cb) = (contents(&a), contents(&b));
-    assert!(ca == cb, "1 and 2 threads give different files");
+    assert!(ca == cb, "1 and 2 threads give different data");
+    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "1 and 2 threads give different file bytes");
+    // The run records are in the sidecar log, not in the file.
+    let log = std::fs::read_to_string(a.with_extension("h5.log")).unwrap();
+    assert!(
+        log.lines().count() == 2 && log.contains("\"threads_per_rank\":1") && log.contains("\"event\":\"constraints\""),
+        "{log}"
+    );
     assert_eq!(ca[0].1, vec![6000, 0]);
     // Another sampling design or seed changes the members.
     let c = dir.path().join("lhs.h5");
@@ -157,6 +165,10 @@ fn kill_9_at_random_moments_then_resume_gives_the_same_file() {
     assert!(kills >= 3, "only {kills} kills landed: the run is too short to test anything");
     eprintln!("{kills} kills, then resumed to the end");
     assert!(contents(&reference) == contents(&out), "resumed ensemble differs after {kills} kills");
+    assert!(
+        std::fs::read(&reference).unwrap() == std::fs::read(&out).unwrap(),
+        "resumed ensemble file differs in its bytes after {kills} kills"
+    );
 }
 
 #[test]

@@ -29,6 +29,17 @@ from .io import _open, _strings, _text
 __all__ = ["Ensemble", "load_ensemble", "weighted_quantile", "kish_ess"]
 
 
+def _run_log(path: str) -> list[dict]:
+    """The sidecar log ``FILE.log`` the CLI appends to (one JSON object per run:
+    wall seconds, ranks, threads, host): kept out of the ensemble file so that the
+    file does not depend on them. Empty when there is none."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
+
+
 def weighted_quantile(values, quantiles, weights=None) -> np.ndarray:
     """Quantiles of ``values`` with non-negative ``weights``.
 
@@ -121,6 +132,9 @@ class Ensemble:
         ``histogram``, ``likelihood`` or ``none``.
     ess, ess_fair : float
         Kish's effective sample size, and fair-calibrate's ``⌊Σ min(w, 1)⌋`` (histogram weighting).
+    runs : list[dict]
+        The CLI's sidecar log ``FILE.log`` (wall seconds, ranks, threads, host of each
+        run), not part of the file; ``wall_seconds`` is their sum (NaN without a log).
     """
 
     def __init__(self, path: str):
@@ -137,7 +151,6 @@ class Ensemble:
             self.sampling = _text(a.get("sampling", ""))
             self.model = _text(a.get("model", ""))
             self.config_toml = _text(a.get("config_toml", ""))
-            self.wall_seconds = float(a.get("wall_seconds", np.nan))
             s = lambda k: _strings(g[k][()]) if k in g else []  # noqa: E731
             self.names, self.units, self.variables = s("param_names"), s("units"), s("variables")
             self.output_names, self.output_units = s("output_names"), s("output_units")
@@ -165,6 +178,8 @@ class Ensemble:
                     self.targets[name] = TargetHistogram(
                         name, t["edges"][:], t["probabilities"][:], json.loads(_text(t.attrs.get("dist", "{}")))
                     )
+        self.runs = _run_log(self.path + ".log")
+        self.wall_seconds = float(sum(r.get("seconds", 0.0) for r in self.runs)) if self.runs else np.nan
         self.plot = EnsemblePlot(self)
 
     @property

@@ -5,16 +5,20 @@
 //!
 //! - attrs `format_version`, `crate_version`, `n_members`, `committed` (members
 //!   stored: the commit point), `failures`, `seed`, `sampling`, `batch`, `model`,
-//!   `config_toml`, `config_dir`, `fingerprint`, `ranks`, `threads`,
-//!   `wall_seconds`;
+//!   `config_toml`, `config_dir`, `fingerprint` — nothing that depends on the run
+//!   (wall time, ranks, threads, host go to the CLI's log and its sidecar
+//!   `FILE.log`), so that the file itself is byte-identical whatever the layout;
 //! - string datasets `param_names`, `units`, `priors` (JSON), `variables` (target
 //!   variables), `output_names`, `output_units`;
 //! - `parameters (N, n_params)`, `loglike (N)` (total), `loglike_by_variable (N,
 //!   n_variables)`, `rmse (N, n_variables)`, `outputs (N, n_outputs)` and
 //!   `derived (N, n_derived)` (the model's derived quantities, names in
 //!   `derived_names`, `derived_units`, `derived_descriptions`) when any:
-//!   fixed-size chunked datasets with fill value NaN, so rows past `committed` read
-//!   as NaN; failed members have `loglike = -inf`.
+//!   fixed-size chunked datasets with fill value NaN, allocated in full when the
+//!   file is created, so rows past `committed` read as NaN and a commit only
+//!   writes raw data and overwrites two attributes in place (no allocation, no
+//!   metadata that depends on how many sessions wrote the file); failed members
+//!   have `loglike = -inf`.
 //! - after the constraint stage, group `ensemble/constraints`: attrs `method`,
 //!   `n_passed`, `ess`, `ess_fair`, `draw_members`, `draw_replace`, `draw_seed`;
 //!   datasets `passed (N, u8)`, `weights (N)`, `drawn (M, u64)` (member indices)
@@ -31,10 +35,19 @@
 //! files are). A run killed at any moment leaves rows up to `committed` intact;
 //! a resume rewrites members from `committed` on, which are pure functions of the
 //! seed and their index, so the resumed file holds the same data.
+//!
+//! **Byte-identical files.** No object carries a time stamp (`obj_track_times`
+//! off for the file's root, every group and dataset), every member dataset is
+//! allocated at creation, and the constraint stage writes the whole final file
+//! afresh (`FILE.constraining`: the header, the members copied in order, then the
+//! constraint results, moved over `FILE` when complete), so the final file depends
+//! only on the header, the member data and the constraint plan: not on ranks,
+//! threads, batch sizes, kills and resumes, or on constraints applied before.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use hdf5::plist::dataset_create::AllocTime;
 use hdf5::{File, Group};
 use ndarray_h5::{s, ArrayView1, ArrayView2, ArrayView3, Ix1, Ix2};
 
@@ -99,14 +112,81 @@ fn chunk_rows(n: u64, cols: usize, batch: u64) -> usize {
     batch.clamp(1, cap).min(n.max(1)) as usize
 }
 
-fn new_2d(g: &Group, name: &str, n: u64, cols: usize, batch: u64) -> hdf5::Result<()> {
-    g.new_dataset::<f64>()
-        .chunk((chunk_rows(n, cols, batch), cols.max(1)))
-        .fill_value(f64::NAN)
-        .obj_track_times(false)
-        .shape((n as usize, cols))
-        .create(name)?;
+/// A new file whose root group carries no time stamps.
+fn new_file(path: &Path) -> hdf5::Result<File> {
+    File::with_options().with_fcpl(|p| p.obj_track_times(false)).create(path)
+}
+
+/// A new group without time stamps.
+fn new_group(parent: &Group, name: &str) -> hdf5::Result<Group> {
+    parent.create_group_builder().obj_track_times(false).create(name)
+}
+
+/// A member dataset `(n, cols)` (or `(n)` when `cols` is `None`): chunked by
+/// batch, fill value NaN, every chunk allocated (and filled) now, so that later
+/// writes change raw data only.
+fn new_members(g: &Group, name: &str, n: u64, cols: Option<usize>, batch: u64) -> hdf5::Result<()> {
+    let b = g.new_dataset::<f64>().fill_value(f64::NAN).obj_track_times(false).alloc_time(Some(AllocTime::Early));
+    match cols {
+        Some(c) => b.chunk((chunk_rows(n, c, batch), c.max(1))).shape((n as usize, c)).create(name)?,
+        None => b.chunk(chunk_rows(n, 1, batch)).shape(n as usize).create(name)?,
+    };
     Ok(())
+}
+
+/// The member datasets of a header: name and columns (`None`: one-dimensional).
+fn member_datasets(h: &EnsembleHeader) -> Vec<(&'static str, Option<usize>)> {
+    let mut v = vec![
+        ("parameters", Some(h.names.len())),
+        ("loglike", None),
+        ("loglike_by_variable", Some(h.variables.len())),
+        ("rmse", Some(h.variables.len())),
+    ];
+    if !h.output_names.is_empty() {
+        v.push(("outputs", Some(h.output_names.len())));
+    }
+    if !h.derived_names.is_empty() {
+        v.push(("derived", Some(h.derived_names.len())));
+    }
+    v
+}
+
+/// Write the `ensemble` group of a new file: attributes, names, and the member
+/// datasets (all NaN), with no members committed.
+fn write_header(f: &File, h: &EnsembleHeader) -> hdf5::Result<()> {
+    let g = new_group(f, "ensemble")?;
+    set_attr(&g, "format_version", &(ENSEMBLE_FORMAT_VERSION as i64))?;
+    set_str_attr(&g, "crate_version", env!("CARGO_PKG_VERSION"))?;
+    set_attr(&g, "n_members", &h.n_members)?;
+    set_attr(&g, "committed", &0u64)?;
+    set_attr(&g, "failures", &0u64)?;
+    set_attr(&g, "seed", &h.seed)?;
+    set_attr(&g, "batch", &h.batch)?;
+    set_str_attr(&g, "sampling", &h.sampling)?;
+    set_str_attr(&g, "model", &h.model)?;
+    set_str_attr(&g, "config_toml", &h.config_toml)?;
+    set_str_attr(&g, "config_dir", &h.config_dir)?;
+    set_str_attr(&g, "fingerprint", &h.fingerprint)?;
+    write_strings(&g, "param_names", &h.names)?;
+    write_strings(&g, "units", &h.units)?;
+    write_strings(&g, "priors", &h.priors)?;
+    write_strings(&g, "variables", &h.variables)?;
+    write_strings(&g, "output_names", &h.output_names)?;
+    write_strings(&g, "output_units", &h.output_units)?;
+    write_strings(&g, "derived_names", &h.derived_names)?;
+    write_strings(&g, "derived_units", &h.derived_units)?;
+    write_strings(&g, "derived_descriptions", &h.derived_descriptions)?;
+    for (name, cols) in member_datasets(h) {
+        new_members(&g, name, h.n_members, cols, h.batch)?;
+    }
+    Ok(())
+}
+
+/// `PATH` with `suffix` appended to its file name.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 /// What the constraint stage stored (`ensemble/constraints`).
@@ -133,8 +213,6 @@ pub struct EnsembleFile {
     header: EnsembleHeader,
     committed: u64,
     failures: u64,
-    started: Instant,
-    wall_before: f64,
 }
 
 impl EnsembleFile {
@@ -147,63 +225,15 @@ impl EnsembleFile {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
             return Err(ferr(path, format!("directory {} does not exist", dir.display())));
         }
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".partial");
-        let tmp = PathBuf::from(tmp);
+        let tmp = sibling(path, ".partial");
         let e = h5(path, "cannot write");
         {
-            let f = File::create(&tmp).map_err(h5(path, "cannot create"))?;
-            let g = f.create_group("ensemble").map_err(&e)?;
-            let n = h.n_members;
-            set_attr(&g, "format_version", &(ENSEMBLE_FORMAT_VERSION as i64)).map_err(&e)?;
-            set_str_attr(&g, "crate_version", env!("CARGO_PKG_VERSION")).map_err(&e)?;
-            set_attr(&g, "n_members", &n).map_err(&e)?;
-            set_attr(&g, "committed", &0u64).map_err(&e)?;
-            set_attr(&g, "failures", &0u64).map_err(&e)?;
-            set_attr(&g, "seed", &h.seed).map_err(&e)?;
-            set_attr(&g, "batch", &h.batch).map_err(&e)?;
-            set_str_attr(&g, "sampling", &h.sampling).map_err(&e)?;
-            set_str_attr(&g, "model", &h.model).map_err(&e)?;
-            set_str_attr(&g, "config_toml", &h.config_toml).map_err(&e)?;
-            set_str_attr(&g, "config_dir", &h.config_dir).map_err(&e)?;
-            set_str_attr(&g, "fingerprint", &h.fingerprint).map_err(&e)?;
-            set_attr(&g, "wall_seconds", &0.0f64).map_err(&e)?;
-            write_strings(&g, "param_names", &h.names).map_err(&e)?;
-            write_strings(&g, "units", &h.units).map_err(&e)?;
-            write_strings(&g, "priors", &h.priors).map_err(&e)?;
-            write_strings(&g, "variables", &h.variables).map_err(&e)?;
-            write_strings(&g, "output_names", &h.output_names).map_err(&e)?;
-            write_strings(&g, "output_units", &h.output_units).map_err(&e)?;
-            write_strings(&g, "derived_names", &h.derived_names).map_err(&e)?;
-            write_strings(&g, "derived_units", &h.derived_units).map_err(&e)?;
-            write_strings(&g, "derived_descriptions", &h.derived_descriptions).map_err(&e)?;
-            new_2d(&g, "parameters", n, h.names.len(), h.batch).map_err(&e)?;
-            g.new_dataset::<f64>()
-                .chunk(chunk_rows(n, 1, h.batch))
-                .fill_value(f64::NAN)
-                .obj_track_times(false)
-                .shape(n as usize)
-                .create("loglike")
-                .map_err(&e)?;
-            new_2d(&g, "loglike_by_variable", n, h.variables.len(), h.batch).map_err(&e)?;
-            new_2d(&g, "rmse", n, h.variables.len(), h.batch).map_err(&e)?;
-            if !h.output_names.is_empty() {
-                new_2d(&g, "outputs", n, h.output_names.len(), h.batch).map_err(&e)?;
-            }
-            if !h.derived_names.is_empty() {
-                new_2d(&g, "derived", n, h.derived_names.len(), h.batch).map_err(&e)?;
-            }
+            let f = new_file(&tmp).map_err(h5(path, "cannot create"))?;
+            write_header(&f, h).map_err(&e)?;
             f.flush().map_err(&e)?;
         }
         std::fs::rename(&tmp, path).map_err(|err| ferr(path, format!("cannot move {} into place: {err}", tmp.display())))?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            header: h.clone(),
-            committed: 0,
-            failures: 0,
-            started: Instant::now(),
-            wall_before: 0.0,
-        })
+        Ok(Self { path: path.to_path_buf(), header: h.clone(), committed: 0, failures: 0 })
     }
 
     /// Open an existing ensemble file (to continue it, or to read it).
@@ -232,8 +262,7 @@ impl EnsembleFile {
         };
         let committed = get_attr::<u64>(&g, "committed").map_err(&e)?;
         let failures = get_attr::<u64>(&g, "failures").unwrap_or(0);
-        let wall_before = get_attr::<f64>(&g, "wall_seconds").unwrap_or(0.0);
-        Ok(Self { path: path.to_path_buf(), header, committed, failures, started: Instant::now(), wall_before })
+        Ok(Self { path: path.to_path_buf(), header, committed, failures })
     }
 
     /// The file.
@@ -248,19 +277,11 @@ impl EnsembleFile {
     pub fn failures(&self) -> u64 {
         self.failures
     }
-    /// Wall time of the runs that wrote it (s).
-    pub fn wall_seconds(&self) -> f64 {
-        self.wall_before
-    }
-
-    /// Record the executor layout of the (last) run.
-    pub fn set_run_info(&self, ranks: usize, threads: usize) -> Result<()> {
-        let f = open_retry(&self.path, true)?;
-        let e = h5(&self.path, "cannot write");
-        let g = f.group("ensemble").map_err(&e)?;
-        set_attr(&g, "ranks", &(ranks as i64)).map_err(&e)?;
-        set_attr(&g, "threads", &(threads as i64)).map_err(&e)?;
-        f.flush().map_err(&e)
+    /// The sidecar log of the runs that wrote the file (`FILE.log`: one JSON
+    /// object per line, wall times, ranks, threads; kept out of the file so that
+    /// the file does not depend on them).
+    pub fn log_path(&self) -> PathBuf {
+        sibling(&self.path, ".log")
     }
 
     /// The constraint stage's result, if it ran.
@@ -340,21 +361,20 @@ impl EnsembleFile {
     /// Write the constraint stage's result and the drawn members as a one-step
     /// chain (see the module docs). Replaces an earlier result.
     pub fn write_constrained(&self, plan: &Plan, c: &Constrained) -> Result<()> {
+        // The whole final file is written afresh next to the ensemble and moved
+        // over it when complete: a kill leaves the ensemble as it was, and the
+        // result depends only on the header, the members and the plan (not on
+        // the sessions that wrote the members, nor on constraints applied before).
         let path = &self.path;
+        let tmp = sibling(path, ".constraining");
         let e = h5(path, "cannot write the constrained ensemble");
-        let f = open_retry(path, true)?;
+        let f = new_file(&tmp).map_err(h5(&tmp, "cannot create"))?;
+        {
+            let src = open_retry(path, false)?;
+            self.copy_members(&src, &f).map_err(&e)?;
+        }
         let g = f.group("ensemble").map_err(&e)?;
-        for name in ["constraints"] {
-            if g.link_exists(name) {
-                g.unlink(name).map_err(&e)?;
-            }
-        }
-        for name in ["mcmc", "climcal"] {
-            if f.link_exists(name) {
-                f.unlink(name).map_err(&e)?;
-            }
-        }
-        let cg = g.create_group("constraints").map_err(&e)?;
+        let cg = new_group(&g, "constraints").map_err(&e)?;
         let method = match &plan.weighting {
             Weighting::None => "none",
             Weighting::Histogram { .. } => "histogram",
@@ -380,9 +400,9 @@ impl EnsembleFile {
             let flat: Vec<f64> = c.gofs.iter().flatten().copied().collect();
             cg.new_dataset::<f64>().shape((c.gofs.len(), nt)).create("gofs").and_then(|d| d.write_raw(&flat)).map_err(&e)?;
         }
-        let tg = cg.create_group("targets").map_err(&e)?;
+        let tg = new_group(&cg, "targets").map_err(&e)?;
         for t in &plan.targets {
-            let one = tg.create_group(&t.column).map_err(&e)?;
+            let one = new_group(&tg, &t.column).map_err(&e)?;
             one.new_dataset_builder().with_data(&t.edges).create("edges").map_err(&e)?;
             one.new_dataset_builder().with_data(&t.probs).create("probabilities").map_err(&e)?;
             set_str_attr(&one, "dist", &t.dist.to_json()).map_err(&e)?;
@@ -407,7 +427,7 @@ impl EnsembleFile {
                 quantities.push((n, (0..m).map(|r| rows[r * cols + k]).collect()));
             }
         }
-        let mc = f.create_group("mcmc").map_err(&e)?;
+        let mc = new_group(&f, "mcmc").map_err(&e)?;
         set_str_attr(&mc, "version", concat!("climcal ", env!("CARGO_PKG_VERSION"))).map_err(&e)?;
         set_attr(&mc, "nwalkers", &(m as i64)).map_err(&e)?;
         set_attr(&mc, "ndim", &(dim as i64)).map_err(&e)?;
@@ -428,7 +448,7 @@ impl EnsembleFile {
             let bd = mc.new_dataset::<f64>().shape((1, m, nq)).create("blobs").map_err(&e)?;
             bd.write(ArrayView3::from_shape((1, m, nq), &b).expect("shape")).map_err(&e)?;
         }
-        let cl = f.create_group("climcal").map_err(&e)?;
+        let cl = new_group(&f, "climcal").map_err(&e)?;
         set_attr(&cl, "format_version", &(crate::storage::FORMAT_VERSION as i64)).map_err(&e)?;
         set_str_attr(&cl, "crate_version", env!("CARGO_PKG_VERSION")).map_err(&e)?;
         set_attr(&cl, "seed", &h.seed).map_err(&e)?;
@@ -481,7 +501,37 @@ impl EnsembleFile {
         }
         cl.new_dataset::<u64>().shape(vec![m]).create("accepted").and_then(|d| d.write_raw(&vec![0u64; m])).map_err(&e)?;
         set_attr(&mc, "iteration", &1i64).map_err(&e)?;
-        f.flush().map_err(&e)
+        f.flush().map_err(&e)?;
+        drop((g, cg, tg, mc, cl, chain, lp));
+        f.close().map_err(&e)?;
+        std::fs::rename(&tmp, path).map_err(|err| ferr(path, format!("cannot move {} into place: {err}", tmp.display())))
+    }
+
+    /// Into the new file `dst`: the header and the committed members of `src`
+    /// (this ensemble), copied chunk by chunk in member order.
+    fn copy_members(&self, src: &File, dst: &File) -> hdf5::Result<()> {
+        write_header(dst, &self.header)?;
+        let (sg, dg) = (src.group("ensemble")?, dst.group("ensemble")?);
+        let n = self.committed as usize;
+        for (name, cols) in member_datasets(&self.header) {
+            if cols == Some(0) {
+                continue;
+            }
+            let (from, to) = (sg.dataset(name)?, dg.dataset(name)?);
+            let step = to.chunk().map_or(4096, |c| c[0]).max(1);
+            let mut r0 = 0;
+            while r0 < n {
+                let r1 = (r0 + step).min(n);
+                if cols.is_none() {
+                    to.write_slice(&from.read_slice::<f64, _, Ix1>(s![r0..r1])?, s![r0..r1])?;
+                } else {
+                    to.write_slice(&from.read_slice::<f64, _, Ix2>(s![r0..r1, ..])?, s![r0..r1, ..])?;
+                }
+                r0 = r1;
+            }
+        }
+        set_attr(&dg, "failures", &self.failures)?;
+        set_attr(&dg, "committed", &self.committed)
     }
 }
 
@@ -530,7 +580,6 @@ impl MemberSink for EnsembleFile {
         // The commit point.
         let failures = self.failures + failures;
         set_attr(&g, "failures", &failures).map_err(&e)?;
-        set_attr(&g, "wall_seconds", &(self.wall_before + self.started.elapsed().as_secs_f64())).map_err(&e)?;
         set_attr(&g, "committed", &(r1 as u64)).map_err(&e)?;
         f.flush().map_err(&e)?;
         drop(g);

@@ -236,5 +236,8 @@ def test_plots_and_frames(hist_ens):
     assert list(c.index) == list(ens.drawn)
     np.testing.assert_allclose(ens.quantiles("lambda", weighted=False), np.quantile(ens.column("lambda"), [0.05, 0.5, 0.95]))
     assert "3000/3000 members" in repr(ens)
+    # Run records are in the sidecar log (FILE.log), not in the file.
+    assert [r["event"] for r in ens.runs] == ["members", "constraints"] and ens.wall_seconds > 0
+    assert ens.runs[0]["from"] == 0 and ens.runs[0]["to"] == 3000
     with pytest.raises(KeyError, match="not a stored quantity"):
         ens.column("nope")

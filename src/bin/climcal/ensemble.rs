@@ -203,10 +203,12 @@ pub(crate) fn cmd_ensemble(a: EnsembleArgs) -> Result<ExitCode> {
                 config_dir: cfg.base_dir.display().to_string(),
                 fingerprint: setup.fingerprint.clone(),
             };
-            EnsembleFile::create(&out, &header, a.force)?
+            let f = EnsembleFile::create(&out, &header, a.force)?;
+            // A new ensemble starts a new run log.
+            let _ = std::fs::remove_file(f.log_path());
+            f
         }
     };
-    file.set_run_info(info.ranks, info.threads_per_rank)?;
     let start = file.committed();
     if !a.quiet {
         tracing::info!(
@@ -247,6 +249,28 @@ pub(crate) fn cmd_ensemble(a: EnsembleArgs) -> Result<ExitCode> {
     }
     let dt = t0.elapsed().as_secs_f64();
     let ran = file.committed() - start;
+    // Run records go to the log and the sidecar FILE.log, never into the file:
+    // the file must not depend on the layout or the machine's speed.
+    let record = |event: &str, seconds: f64, extra: serde_json::Value| {
+        let mut j = serde_json::json!({
+            "event": event,
+            "seconds": seconds,
+            "ranks": info.ranks,
+            "threads_per_rank": info.threads_per_rank,
+            "host": hostname(),
+            "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+        });
+        if let (Some(o), serde_json::Value::Object(x)) = (j.as_object_mut(), extra) {
+            o.extend(x);
+        }
+        append_log(&file.log_path(), &j);
+    };
+    record(
+        if outcome == EnsembleOutcome::Interrupted { "interrupted" } else { "members" },
+        dt,
+        serde_json::json!({"from": start, "to": file.committed(), "members_per_second": ran as f64 / dt.max(1e-9),
+            "eval_seconds": stats.eval_seconds, "failures": file.failures()}),
+    );
     if outcome == EnsembleOutcome::Interrupted {
         eprintln!(
             "climcal: interrupted at member {} of {n}; committed to {}; continue with `climcal ensemble {} -o {} --resume`",
@@ -269,8 +293,10 @@ pub(crate) fn cmd_ensemble(a: EnsembleArgs) -> Result<ExitCode> {
     }
     let has_constraints = !spec.filters.is_empty() || !spec.targets.is_empty() || spec.draw.is_some();
     if has_constraints {
+        let tc = Instant::now();
         let c = constrain(&plan, &file as &dyn ColumnSource)?;
         file.write_constrained(&plan, &c)?;
+        record("constraints", tc.elapsed().as_secs_f64(), serde_json::json!({"n_passed": c.n_passed, "ess": c.ess}));
         if !a.quiet {
             tracing::info!(
                 "constraints: {} of {n} members pass the filters; weights: {}; effective sample size {:.1}{}; drew {} members{}",
@@ -350,7 +376,7 @@ pub(crate) fn cmd_info_ensemble(path: &std::path::Path, json: bool) -> Result<Ex
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{}: ensemble of {} members ({} committed{}), model '{}', sampling {}, seed {}, {} failed evaluations, {:.1} s",
+        "{}: ensemble of {} members ({} committed{}), model '{}', sampling {}, seed {}, {} failed evaluations{}",
         path.display(),
         h.n_members,
         committed,
@@ -359,7 +385,7 @@ pub(crate) fn cmd_info_ensemble(path: &std::path::Path, json: bool) -> Result<Ex
         h.sampling,
         h.seed,
         f.failures(),
-        f.wall_seconds()
+        logged_seconds(&f.log_path()).map(|t| format!(", {t:.1} s (FILE.log)")).unwrap_or_default()
     );
     match &summary {
         Some(s) => println!(
@@ -392,6 +418,38 @@ pub(crate) fn cmd_info_ensemble(path: &std::path::Path, json: bool) -> Result<Ex
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// This machine's name, for the run log.
+#[cfg(feature = "hdf5")]
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
+}
+
+/// Append one JSON line to the sidecar log; a log that cannot be written is a
+/// warning, never a failed run.
+#[cfg(feature = "hdf5")]
+fn append_log(path: &std::path::Path, j: &serde_json::Value) {
+    use std::io::Write;
+    let r = std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| writeln!(f, "{j}"));
+    if let Err(e) = r {
+        tracing::warn!("cannot append to the run log {}: {e}", path.display());
+    }
+}
+
+/// Wall seconds of every run in the sidecar log (members and constraint stages).
+#[cfg(feature = "hdf5")]
+fn logged_seconds(path: &std::path::Path) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let t = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|j| j.get("seconds").and_then(|s| s.as_f64()))
+        .sum();
+    Some(t)
 }
 
 #[cfg(not(feature = "hdf5"))]
