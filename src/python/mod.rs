@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 mod builtin;
 mod chain;
 mod distribution;
+mod emcee;
 mod fingerprint;
 mod optimizer;
 mod parameter;
@@ -65,5 +66,6 @@ fn climcal_lib(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sampler::register(m)?;
     chain::register(m)?;
     optimizer::register(m)?;
+    emcee::register(m)?;
     Ok(())
 }
