@@ -79,5 +79,5 @@ for c in cases:
     print(f"{labels[c]:34s} {e:10.0f} {k:14.0f} {k / e:6.2f}")
 for name in ("emcee", "climcal"):
     m, h = res["20us-mem"][name], res["20us-hdf"][name]
-    print(f"HDF backend cost, {name:8s}: +{100 * (m / h - 1):.0f} % run time over in-memory")
+    print(f"HDF backend cost, {name:8s}: {100 * (m / h - 1):+.0f} % run time over in-memory")
 PY
