@@ -214,3 +214,43 @@ def test_hdf_backend_batches_writes_but_reads_see_everything(tmp_path):
         pass
     with h5py.File(fn, "r") as f:  # the end of the run writes the rest
         assert int(f["mcmc"].attrs["iteration"]) == 30
+
+
+def test_pool_does_not_change_the_chain():
+    class Pool:
+        def map(self, fn, xs):
+            return list(map(fn, xs))
+
+    def go(pool):
+        np.random.seed(21)
+        s = cemcee.EnsembleSampler(16, 3, lp, pool=pool, moves=cemcee.moves.DEMove())
+        s.run_mcmc(np.random.randn(16, 3), 25)
+        return s.get_chain()
+
+    np.testing.assert_array_equal(go(None), go(Pool()))
+
+
+@pytest.mark.parametrize("moves", [None, [(cemcee.moves.DEMove(), 0.8), (cemcee.moves.DESnookerMove(), 0.2)]])
+def test_resume_from_hdf_file_continues_exactly(tmp_path, moves):
+    """A run stopped after 30 steps and resumed from its file by a new sampler
+    gives the chain of the run that went straight through 50 steps."""
+    np.random.seed(4)
+    p0 = np.random.randn(16, 3)
+    fn = tmp_path / "a.h5"
+    be = cemcee.backends.HDFBackend(str(fn))
+    np.random.seed(5)  # the sampler's RandomState starts from numpy's global one
+    s = cemcee.EnsembleSampler(16, 3, lp, backend=be, moves=pickle.loads(pickle.dumps(moves)))
+    s.run_mcmc(p0, 50)
+    straight = s.get_chain()
+
+    fn2 = tmp_path / "b.h5"
+    np.random.seed(5)
+    s = cemcee.EnsembleSampler(16, 3, lp, backend=cemcee.backends.HDFBackend(str(fn2)),
+                               moves=pickle.loads(pickle.dumps(moves)))
+    s.run_mcmc(p0, 30)
+    np.random.seed(99)  # the resumed sampler takes its random state from the file, not from numpy
+    del s
+    t = cemcee.EnsembleSampler(16, 3, lp, backend=cemcee.backends.HDFBackend(str(fn2)),
+                               moves=pickle.loads(pickle.dumps(moves)))
+    t.run_mcmc(None, 20)
+    np.testing.assert_array_equal(t.get_chain(), straight)
