@@ -4,7 +4,8 @@
 # N = 100 000 and 1 000 000 members (BENCH_ENSEMBLE_N overrides the list): the
 # evaluation (run file without its constraints) on 1 and all threads, side by side
 # in this one run: wall time, members/s and per core, the speedup of all threads
-# over one, file size and peak RSS (GNU time), which should not grow with N, and
+# over one (and, as the machine's ceiling, what the same number of independent
+# one-thread processes achieve together), file size and peak RSS (GNU time), which should not grow with N, and
 # from the run's sidecar log (FILE.log) the part of the wall time that is not
 # model evaluation (drawing members, the HDF5 writes, start-up: rank 0's serial
 # part) per member; then the constraint stage alone on the finished file
@@ -43,6 +44,19 @@ serial = (r["seconds"] - r["eval_seconds"]) / n * 1e6
 print(f"{n:<9} {t:<7} {w:9.2f} {n/w:11.0f} {n/w/t:13.0f} {one/w:8.2f} {$size/1e6:10.1f} {$rss/1024:12.1f} {serial:15.2f}")
 EOF
   done
+  # The machine's own ceiling for comparison: $cores independent one-thread
+  # processes of N/$cores members each at once (nothing shared but the machine).
+  if [ "$cores" -gt 1 ]; then
+    half=$((n / cores))
+    s0=$(date +%s.%N)
+    for k in $(seq 1 "$cores"); do
+      "$bin" ensemble "$eval_cfg" -n "$half" --seed "$k" --threads 1 -q -o "$tmp/p$k.h5" --force 2>/dev/null &
+    done
+    wait
+    wall=$(python3 -c "import time; print(f'{time.time() - $s0:.2f}')")
+    python3 -c "n=$half*$cores;w=$wall;print(f'{n:<9} {\"$cores×1p\":<7} {w:9.2f} {n/w:11.0f} {n/w/$cores:13.0f} {$one/w*n/$n:8.2f}   ($cores independent 1-thread processes of {$half} members at once)')"
+    rm -f "$tmp"/p*.h5*
+  fi
   if [ "$cores" -gt 1 ] && cmp -s "$tmp/e$n-1.h5" "$tmp/e$n-$cores.h5"; then
     echo "$n: the 1-thread and $cores-thread files are byte-identical"
   else
