@@ -5,8 +5,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use hdf5::plist::dataset_create::AllocTime;
 use hdf5::types::VarLenUnicode;
-use hdf5::{File, Group, H5Type, Location};
+use hdf5::{Dataset, File, Group, H5Type, Location};
 use ndarray_h5::{s, ArrayView2, ArrayView3, Ix2, Ix3};
 
 use super::{ChainMeta, ChainStorage, FORMAT_VERSION};
@@ -54,25 +55,40 @@ fn create_file(path: &Path) -> hdf5::Result<File> {
     File::with_options().with_fapl(|p| p.file_locking(false)).create(path)
 }
 
-/// Make the file at `path` at least `extra` bytes longer than it is, before HDF5
-/// appends to it: a reader opening the file mid-checkpoint then never finds the
-/// superblock's end of file beyond the file's actual end ("truncated file"). HDF5
-/// trims the file to its allocated end at every flush, not only at close, so a
-/// checkpoint reserves again after each of its flushes (reserving only before the
-/// first left 5–12 of ~2 000 reads polling every 2 ms failing on a loaded machine).
-fn reserve_space(path: &Path, extra: u64) -> std::io::Result<()> {
+/// Keep the file at `path` at least `extra` bytes longer than HDF5's allocated end,
+/// so that a reader opening the file while a checkpoint is written never finds the
+/// superblock's end of file beyond the file's actual end ("truncated file"). A
+/// reader checks the file's length when it opens the file and reads the superblock
+/// a moment later; should the writer grow the file in between, a file exactly as
+/// long as its allocated end would fail that check. HDF5 trims the file to its
+/// allocated end at a flush when its own idea of the file's end differs from the
+/// allocated end; `reserved` is the length this function last set, so a length
+/// other than it means HDF5 trimmed (or grew) the file since, and the margin is
+/// renewed — otherwise nothing is written. Measured with stock h5py polling every
+/// 2 ms (loaded 2-core machine, load ~12): trimming the file back to its allocated
+/// end after each checkpoint left 83 of 10 341 reads failing, 4 096 bytes short.
+fn keep_margin(path: &Path, extra: u64, reserved: &mut u64) -> std::io::Result<()> {
     let f = std::fs::OpenOptions::new().write(true).open(path)?;
     let len = f.metadata()?.len();
-    f.set_len(len + extra)
-}
-
-/// Shorten the file at `path` to `end` bytes if it is longer (and `end` is known).
-fn trim_to(path: &Path, end: u64) -> std::io::Result<()> {
-    let f = std::fs::OpenOptions::new().write(true).open(path)?;
-    if end > 0 && f.metadata()?.len() > end {
-        f.set_len(end)?;
+    if len != *reserved {
+        f.set_len(len + extra)?;
+        *reserved = len + extra;
     }
     Ok(())
+}
+
+/// Give back what a run reserved and did not use: rows past the `rows` committed
+/// (a run stopped early), and the margin [`keep_margin`] left (opening the file for
+/// writing and closing it makes HDF5 trim it to its allocated end).
+fn trim_margin(path: &Path, rows: usize) -> Result<()> {
+    let f = open_retry(path, true)?;
+    let e = h5(path, "cannot trim");
+    if let Ok(g) = f.group("mcmc") {
+        if get_attr::<i64>(&g, "iteration").ok() == Some(rows as i64) {
+            resize_rows(&g, rows).map_err(&e)?;
+        }
+    }
+    f.close().map_err(&e)
 }
 
 /// Open with retries while another process holds the lock.
@@ -114,6 +130,40 @@ pub(crate) fn get_attr<T: H5Type>(loc: &Location, name: &str) -> hdf5::Result<T>
 
 pub(crate) fn get_str_attr(loc: &Location, name: &str) -> String {
     get_attr::<VarLenUnicode>(loc, name).map(|s| s.as_str().to_string()).unwrap_or_default()
+}
+
+/// Store text that a checkpoint rewrites (the moves' tuning state) as a
+/// zero-padded byte array attribute, its size a power of two of at least 256
+/// bytes, instead of a variable-length string. HDF5 keeps variable-length strings
+/// in its global heap, and rewriting one allocates a new heap collection (4 096
+/// bytes) at the end of the file during a flush — after an earlier flush of the
+/// same checkpoint trimmed the file to its allocated end: a reader that checked the
+/// file's length in that instant found it 4 096 bytes short of the new superblock's
+/// end ("truncated file"; 1 in ~13 000 reads polling every 2 ms). Rewritten at the
+/// same size, the array stays where it is.
+fn set_text_bytes_attr(loc: &Location, name: &str, v: &str) -> hdf5::Result<()> {
+    let cap = v.len().max(256).next_power_of_two();
+    let mut bytes = vec![0u8; cap];
+    bytes[..v.len()].copy_from_slice(v.as_bytes());
+    if let Ok(a) = loc.attr(name) {
+        if a.shape() == [cap] && a.dtype().map(|t| t.is::<u8>()).unwrap_or(false) {
+            return a.write_raw(&bytes);
+        }
+        loc.delete_attr(name)?;
+    }
+    loc.new_attr::<u8>().shape([cap]).create(name)?.write_raw(&bytes)
+}
+
+/// Text written by [`set_text_bytes_attr`] (or, in files written before it, as a
+/// variable-length string); empty when absent.
+fn get_text_bytes_attr(loc: &Location, name: &str) -> std::result::Result<String, String> {
+    let Ok(a) = loc.attr(name) else { return Ok(String::new()) };
+    if let Ok(s) = a.read_scalar::<VarLenUnicode>() {
+        return Ok(s.as_str().to_string());
+    }
+    let bytes = a.read_raw::<u8>().map_err(|e| format!("attribute '{name}' is neither text nor bytes: {e}"))?;
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8(bytes[..end].to_vec()).map_err(|e| format!("attribute '{name}' is not UTF-8 text: {e}"))
 }
 
 pub(crate) fn write_strings(g: &Group, name: &str, v: &[String]) -> hdf5::Result<()> {
@@ -217,11 +267,14 @@ fn create_mcmc(f: &File, nw: usize, dim: usize, nb: usize) -> hdf5::Result<Group
     set_attr(&g, "iteration", &0i64)?;
     let cr = chunk_rows(nw, dim);
     g.new_dataset::<f64>().shape(vec![nw]).create("accepted")?.write_raw(&vec![0.0f64; nw])?;
-    g.new_dataset::<f64>().chunk((cr, nw, dim)).shape((0.., nw, dim)).create("chain")?;
-    g.new_dataset::<f64>().chunk((cr, nw)).shape((0.., nw)).create("log_prob")?;
+    // Early allocation: the chunks of rows a run reserves ([`HdfSink::set_run_info`])
+    // are placed when it starts, so checkpoints only write into them (see there).
+    let early = Some(AllocTime::Early);
+    g.new_dataset::<f64>().chunk((cr, nw, dim)).shape((0.., nw, dim)).alloc_time(early).create("chain")?;
+    g.new_dataset::<f64>().chunk((cr, nw)).shape((0.., nw)).alloc_time(early).create("log_prob")?;
     if nb > 0 {
         let cb = (262_144 / (nw * nb * 8).max(1)).clamp(1, 4096);
-        g.new_dataset::<f64>().chunk((cb, nw, nb)).shape((0.., nw, nb)).create("blobs")?;
+        g.new_dataset::<f64>().chunk((cb, nw, nb)).shape((0.., nw, nb)).alloc_time(early).create("blobs")?;
     }
     Ok(g)
 }
@@ -244,21 +297,45 @@ fn append_rows(g: &Group, chain: &Chain, rows: Range<usize>, r0: usize) -> hdf5:
         return Ok(r0);
     }
     let ds = g.dataset("chain")?;
-    ds.resize((r1, nw, dim))?;
+    grow_rows(&ds, r1)?;
     let v =
         ArrayView3::from_shape((n, nw, dim), &chain.samples_raw()[rows.start * nw * dim..rows.end * nw * dim]).expect("shape");
     ds.write_slice(v, s![r0..r1, .., ..])?;
     let ds = g.dataset("log_prob")?;
-    ds.resize((r1, nw))?;
+    grow_rows(&ds, r1)?;
     let v = ArrayView2::from_shape((n, nw), &chain.ln_probs_raw()[rows.start * nw..rows.end * nw]).expect("shape");
     ds.write_slice(v, s![r0..r1, ..])?;
     if nb > 0 {
         let ds = g.dataset("blobs")?;
-        ds.resize((r1, nw, nb))?;
+        grow_rows(&ds, r1)?;
         let v = ArrayView3::from_shape((n, nw, nb), &chain.blobs_raw()[rows.start * nw * nb..rows.end * nw * nb]).expect("shape");
         ds.write_slice(v, s![r0..r1, .., ..])?;
     }
     Ok(r1)
+}
+
+/// Give a row-major dataset at least `rows` rows (its first axis only grows here).
+fn grow_rows(ds: &Dataset, rows: usize) -> hdf5::Result<()> {
+    let mut shape = ds.shape();
+    if shape[0] < rows {
+        shape[0] = rows;
+        ds.resize(shape)?;
+    }
+    Ok(())
+}
+
+/// Set the first axis of `mcmc`'s row datasets to `rows`.
+fn resize_rows(g: &Group, rows: usize) -> hdf5::Result<()> {
+    for name in ["chain", "log_prob", "blobs"] {
+        if let Ok(ds) = g.dataset(name) {
+            let mut shape = ds.shape();
+            if shape[0] != rows {
+                shape[0] = rows;
+                ds.resize(shape)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A committed sampler state in a file, with the run's metadata.
@@ -287,6 +364,8 @@ pub struct HdfSink {
     wall_before: f64,
     ckpt_seconds: f64,
     n_ckpt: u64,
+    /// The file length [`keep_margin`] last set (0: none yet).
+    reserved: u64,
 }
 
 impl HdfSink {
@@ -326,6 +405,7 @@ impl HdfSink {
             wall_before: 0.0,
             ckpt_seconds: 0.0,
             n_ckpt: 0,
+            reserved: 0,
         };
         let mut build = || -> Result<()> {
             let f = create_file(&tmp).map_err(h5(path, "cannot create"))?;
@@ -392,6 +472,7 @@ impl HdfSink {
             wall_before: point.meta.wall_seconds,
             ckpt_seconds: point.meta.checkpoint_seconds,
             n_ckpt: point.meta.n_checkpoints,
+            reserved: 0,
         };
         Ok((sink, point))
     }
@@ -422,7 +503,32 @@ impl HdfSink {
         set_attr(&c, "threads", &(threads as i64)).map_err(&e)?;
         set_attr(&c, "n_steps_target", &n_steps_target).map_err(&e)?;
         f.flush().map_err(&e)?;
-        drop(c);
+        // The rows the run will commit, placed now (the datasets allocate their
+        // chunks early): checkpoints then write rows into space the file already
+        // has, so HDF5's allocated end does not move while the run goes on. A reader
+        // holding the superblock of one moment while the writer placed new chunks
+        // and rewrote the chunk index of the next found rows past its end of file
+        // ("addr overflow", 1 in ~18 000 reads polling every 2 ms), and one that
+        // checked the file's length just before the end moved, a "truncated file".
+        // emcee's backend likewise grows its datasets by the steps of a run before
+        // sampling; readers take `iteration` rows, the rest are zeros.
+        let thin = get_attr::<i64>(&c, "thin").unwrap_or(1).max(1) as u64;
+        let rows = (n_steps_target / thin) as usize;
+        let g = f.group("mcmc").map_err(&e)?;
+        if g.dataset("chain").map(|d| d.shape()[0] < rows).unwrap_or(false) {
+            let (nw, dim, nb) = (self.n_walkers as u64, self.dim as u64, self.n_blobs as u64);
+            let bytes = 8 * rows as u64 * nw * (dim + 1 + nb) + (4 << 20);
+            let mut reserved = 0;
+            keep_margin(&self.path, bytes, &mut reserved)
+                .map_err(|err| ferr(&self.path, format!("cannot reserve rows: {err}")))?;
+            for name in ["chain", "log_prob", "blobs"] {
+                if let Ok(ds) = g.dataset(name) {
+                    grow_rows(&ds, rows).map_err(&e)?;
+                }
+            }
+            f.flush().map_err(&e)?;
+        }
+        drop((c, g));
         f.close().map_err(&e)
     }
 
@@ -452,7 +558,9 @@ impl HdfSink {
         let new_rows = rows.as_ref().map_or(0, |(_, r)| r.len()) as u64;
         let (nw, dim, nb) = (self.n_walkers as u64, self.dim as u64, self.n_blobs as u64);
         let extra = 8 * (new_rows * nw * (dim + 1 + nb) + nw * (2 * dim + 2 * nb + 8)) + (4 << 20);
-        let reserve = || reserve_space(&path, extra).map_err(|err| ferr(&path, format!("cannot write checkpoint: {err}")));
+        let mut reserved = self.reserved;
+        let mut reserve =
+            || keep_margin(&path, extra, &mut reserved).map_err(|err| ferr(&path, format!("cannot write checkpoint: {err}")));
         reserve()?;
         let f = open_retry(&path, true)?;
         let g = f.group("mcmc").map_err(&e)?;
@@ -502,7 +610,7 @@ impl HdfSink {
         set_attr(&slot, "rows", &(r1 as u64)).map_err(&e)?;
         set_attr(&slot, "failures", &state.failures).map_err(&e)?;
         set_attr(&slot, "serial", &serial).map_err(&e)?;
-        set_str_attr(&slot, "move_state", &state.moves.to_json()).map_err(&e)?;
+        set_text_bytes_attr(&slot, "move_state", &state.moves.to_json()).map_err(&e)?;
         f.flush().map_err(&e)?;
         reserve()?;
         // 3. Mark it valid.
@@ -519,17 +627,24 @@ impl HdfSink {
         set_attr(&c, "n_checkpoints", &self.n_ckpt).map_err(&e)?;
         set_attr(&g, "iteration", &(r1 as i64)).map_err(&e)?;
         f.flush().map_err(&e)?;
-        // HDF5's driver only trims the file when its own idea of the file's end
-        // differs from the allocated end, and it does not see the reserves; trim the
-        // closed file to the allocated end here (readers only ever check that the
-        // file is at least that long).
-        let end = f.size();
+        reserve()?;
         drop((slot, g, c));
         f.close().map_err(&e)?;
-        trim_to(&path, end).map_err(|err| ferr(&path, format!("cannot write checkpoint: {err}")))?;
+        // The margin stays while the run goes on (the sink trims it when dropped).
+        reserve()?;
+        self.reserved = reserved;
         self.rows = r1;
         self.serial = serial;
         Ok(())
+    }
+}
+
+impl Drop for HdfSink {
+    /// Trim the margin kept for live readers once no more checkpoints come (a run
+    /// killed with -9 leaves it: zero bytes past HDF5's allocated end, which every
+    /// reader ignores, and the resumed run's sink trims them at its end).
+    fn drop(&mut self) {
+        let _ = trim_margin(&self.path, self.rows);
     }
 }
 
@@ -589,7 +704,7 @@ fn read_point(f: &File, path: &Path) -> Result<ResumePoint> {
         n_walkers: nw,
         dim,
         // Files from before moves were stored hold the stretch move's (empty) state.
-        moves: match get_str_attr(&slot, "move_state") {
+        moves: match get_text_bytes_attr(&slot, "move_state").map_err(|err| ferr(path, err))? {
             t if t.is_empty() => MoveState::default(),
             t => MoveState::from_json(&t).map_err(|err| ferr(path, err.to_string()))?,
         },

@@ -35,10 +35,13 @@
 //! writer wait (with the lock, measured on a 2-core machine: 341 of 2700 reads
 //! every 2 ms failed, and the writer waited for the readers' locks). What keeps an unlocked reader's view consistent: a
 //! new file appears (by rename) only with both state slots written, so
-//! checkpoints of a live file never create objects; before each checkpoint the
-//! writer lengthens the file by the bytes it may add, so a reader never finds the
-//! superblock's end of file past the file's end ("truncated file"; HDF5 trims the
-//! file back when the checkpoint closes it); committed rows are never rewritten.
+//! checkpoints of a live file never create objects; while the run goes on the
+//! file is kept longer than HDF5's allocated end by more than a checkpoint adds
+//! (renewed after each flush, as HDF5 trims the file at flushes), so a reader
+//! never finds the superblock's end of file past the file's end ("truncated
+//! file"), however long it takes between checking the file's length and reading
+//! the superblock; the sink trims the margin when it is dropped; committed rows
+//! are never rewritten.
 //! Writers do not exclude each other through HDF5 either: each checkpoint checks
 //! that the newest state slot is its own last commit, so a second process writing
 //! the same file is an error at the next checkpoint.
