@@ -385,7 +385,9 @@ pub(crate) fn cmd_info_ensemble(path: &std::path::Path, json: bool) -> Result<Ex
         h.sampling,
         h.seed,
         f.failures(),
-        logged_seconds(&f.log_path()).map(|t| format!(", {t:.1} s (FILE.log)")).unwrap_or_default()
+        logged_seconds(&f.log_path())
+            .map(|t| format!(", {t:.1} s of runs ({})", f.log_path().file_name().unwrap_or_default().to_string_lossy()))
+            .unwrap_or_default()
     );
     match &summary {
         Some(s) => println!(
