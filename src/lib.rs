@@ -37,6 +37,7 @@ pub mod models;
 pub mod optimizer;
 pub mod parameter;
 pub mod posterior;
+pub mod projection;
 pub mod runner;
 pub mod sampler;
 pub mod storage;

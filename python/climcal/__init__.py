@@ -20,6 +20,7 @@ from ._ext import _IMPORT_ERROR, _lib, native
 from .chain import AutocorrError, Chain
 from .ensemble import Ensemble, kish_ess, load_ensemble, weighted_quantile
 from .io import load
+from .projection import Projections, load_projection
 from .progress import ProgressInfo
 
 __all__ = [
@@ -36,12 +37,14 @@ __all__ = [
     "ParameterSet",
     "PointEstimator",
     "ProgressInfo",
+    "Projections",
     "Target",
     "TruncatedNormal",
     "Uniform",
     "kish_ess",
     "load",
     "load_ensemble",
+    "load_projection",
     "weighted_quantile",
 ]
 

@@ -403,6 +403,42 @@ class Chain:
         coords = {"chain": np.arange(self.n_walkers), "draw": self.steps[sel]}
         return az.from_dict(posterior=posterior, sample_stats={"lp": np.asarray(lp).T}, coords=coords)
 
+    # -- projections ------------------------------------------------------------------
+    def project(self, scenario="ssp245", draws: int | None = 1000, discard: int = 0, end: int = 2100, blend: int = 10, threads: int | None = None):
+        """Run posterior draws under scenario forcing, as ``climcal project``.
+
+        The model is rebuilt from the run file stored in the chain file (so the
+        chain must come from ``climcal run`` or ``climcal ensemble``), its history
+        kept, and the scenario's forcing joined after the calibration's last forcing
+        year, with the calibration's forcing scales (docs/projections.md).
+
+        Parameters
+        ----------
+        scenario : str or list of str, default "ssp245"
+            Built-in AR6 SSPs ``ssp119``, ``ssp126``, ``ssp245``, ``ssp370``,
+            ``ssp585``, or ``"NAME=FILE.csv"`` (ERF by component).
+        draws : int or None, default 1000
+            Draws thinned evenly from the samples after ``discard``; None for all.
+        discard : int, default 0
+            Steps to drop as burn-in (as ``get_chain``).
+        end : int, default 2100
+            Last year.
+        blend : int, default 10
+            Years over which the forcing difference at the join fades out (0: abrupt).
+        threads : int, optional
+            Threads (default: all cores).
+
+        Returns
+        -------
+        Projections
+            ``.years``, ``.series[scenario][output]`` arrays ``(draws, years)``,
+            ``.change(scenario)`` (warming 2081-2100 vs 1850-1900 per draw),
+            ``.quantiles``, ``.summary()``; ``climcal.plot.projection`` plots it.
+        """
+        from .projection import project_chain
+
+        return project_chain(self, scenario, draws=draws, discard=discard, end=end, blend=blend, threads=threads)
+
     @property
     def plot(self):
         """Plots: ``trace``, ``corner``, ``autocorr``, ``acceptance``, ``posterior_predictive``."""

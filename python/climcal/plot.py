@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["ChainPlot"]
+__all__ = ["ChainPlot", "projection"]
 
 
 def _plt():
@@ -200,3 +200,87 @@ class ChainPlot:
         axes[0, 0].set_title(f"posterior predictive ({source})")
         fig.tight_layout()
         return fig
+
+
+def projection(
+    projections,
+    scenarios: Sequence[str] | None = None,
+    output: str = "Surface Temperature",
+    baseline=(1850, 1900),
+    observed=None,
+    observed_label: str = "observed",
+    start: float = 1850,
+    band=(5, 95),
+    ax=None,
+    colors: dict | None = None,
+):
+    """Median and a 5-95 % band per scenario, against the observed record.
+
+    Parameters
+    ----------
+    projections : Projections
+        From ``Chain.project`` or ``climcal.load_projection``.
+    scenarios : list of str, optional
+        Default: all, in their order.
+    output : str, default "Surface Temperature"
+    baseline : (int, int) or None, default (1850, 1900)
+        Each draw (and the observations) is shown relative to its mean over it.
+    observed : (years, values), pandas Series or DataFrame, optional
+        The observed record (e.g. HadCRUT5 annual GMST), rebased to ``baseline``
+        over the years it covers; a DataFrame's first column is used.
+    observed_label : str, default "observed"
+    start : float, default 1850
+        First year shown.
+    band : (float, float), default (5, 95)
+        Percentiles of the shaded band.
+    ax : matplotlib Axes, optional
+    colors : dict, optional
+        Scenario → colour (default: the AR6 SSP colours for the built-in names).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    plt = _plt()
+    ar6 = {"ssp119": "#00a9cf", "ssp126": "#003466", "ssp245": "#f69320", "ssp370": "#df0000", "ssp585": "#980002"}
+    colors = {**ar6, **(colors or {})}
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+    else:
+        fig = ax.figure
+    years = projections.years
+    sel = years >= start
+    nh = projections.n_history
+    for s in scenarios or projections.scenarios:
+        lo, med, hi = projections.quantiles(s, q=(band[0], 50, band[1]), output=output, baseline=baseline)
+        c = colors.get(s)
+        label = projections.info.get(s, {}).get("label", s)
+        fut = sel.copy()
+        fut[: max(nh - 1, 0)] = False
+        ax.fill_between(years[fut], lo[fut], hi[fut], color=c, alpha=0.2, lw=0)
+        ax.plot(years[fut], med[fut], color=c, lw=1.8, label=f"{label} (median, {band[0]:g}-{band[1]:g} %)")
+    # The historical part is common to all scenarios: drawn once, in grey.
+    s0 = (scenarios or projections.scenarios)[0]
+    lo, med, hi = projections.quantiles(s0, q=(band[0], 50, band[1]), output=output, baseline=baseline)
+    hist = sel.copy()
+    hist[nh:] = False
+    ax.fill_between(years[hist], lo[hist], hi[hist], color="0.5", alpha=0.25, lw=0)
+    ax.plot(years[hist], med[hist], color="0.3", lw=1.4, label="model, historical")
+    if observed is not None:
+        if hasattr(observed, "index") and hasattr(observed, "values"):
+            ot = np.asarray(observed.index, dtype=float)
+            ov = np.asarray(observed.values, dtype=float)
+            if ov.ndim == 2:
+                ov = ov[:, 0]
+        else:
+            ot, ov = (np.asarray(v, dtype=float) for v in observed)
+        ov = _rebase(ot, ov, baseline)
+        ax.plot(ot, ov, color="k", lw=1.0, label=observed_label)
+    ax.axhline(0.0, color="0.7", lw=0.6)
+    ax.set_xlim(start, years[-1])
+    ax.set_xlabel("year")
+    rel = "" if baseline is None else f" relative to {baseline[0]}-{baseline[1]}"
+    ax.set_ylabel(f"{output}{rel}")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -1,6 +1,7 @@
 //! Built-in models: toy densities for tests and benchmarks, and climate models.
 //! [`registry`] maps a run file's `[model]` section to one of them.
 
+pub mod forcing;
 pub mod python;
 pub mod registry;
 #[cfg(feature = "rscm")]

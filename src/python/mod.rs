@@ -17,6 +17,7 @@ mod emcee;
 mod fingerprint;
 mod optimizer;
 mod parameter;
+mod projection;
 mod runner;
 mod sampler;
 mod target;
@@ -67,5 +68,6 @@ fn climcal_lib(m: &Bound<'_, PyModule>) -> PyResult<()> {
     chain::register(m)?;
     optimizer::register(m)?;
     emcee::register(m)?;
+    projection::register(m)?;
     Ok(())
 }

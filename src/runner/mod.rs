@@ -107,6 +107,23 @@ pub trait ModelRunner: Send + Sync {
         let _ = (params, output, out);
         Ok(())
     }
+
+    /// The forcing by component this model runs on, when it is driven by one
+    /// (the two-layer model with forcing from a file); `None` by default.
+    /// Scenario projections ([`crate::projection`]) extend it.
+    fn forcing(&self) -> Option<&crate::models::forcing::Forcing> {
+        None
+    }
+
+    /// The same model (same options, fixed values and parameter order) driven by
+    /// `forcing` instead: what a scenario projection runs. Models without
+    /// [`ModelRunner::forcing`] cannot, and say so (the default).
+    fn with_forcing(&self, forcing: crate::models::forcing::Forcing) -> Result<Arc<dyn ModelRunner>> {
+        let _ = forcing;
+        Err(Error::Unsupported(
+            "this model is not driven by a forcing series that a scenario can extend (only the built-in two_layer model with forcing read from a file is)".into(),
+        ))
+    }
 }
 
 /// Run a model, turning a panic into [`Error::Model`].
@@ -148,6 +165,12 @@ macro_rules! forward_model_runner {
             }
             fn derive(&self, params: &[f64], output: &ModelOutput, out: &mut [f64]) -> Result<()> {
                 (**self).derive(params, output, out)
+            }
+            fn forcing(&self) -> Option<&crate::models::forcing::Forcing> {
+                (**self).forcing()
+            }
+            fn with_forcing(&self, forcing: crate::models::forcing::Forcing) -> Result<Arc<dyn ModelRunner>> {
+                (**self).with_forcing(forcing)
             }
         }
     )*};

@@ -57,6 +57,8 @@ use crate::sampler::{Chain, CheckpointSink, RunOptions, SamplerState};
 pub mod ensemble;
 #[cfg(feature = "hdf5")]
 pub mod hdf;
+#[cfg(feature = "hdf5")]
+pub mod projection;
 
 #[cfg(feature = "hdf5")]
 pub use hdf::{read_chain, read_eval_times, read_resume, set_eval_times, write_chain, HdfSink, ResumePoint};

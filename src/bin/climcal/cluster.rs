@@ -97,6 +97,11 @@ pub fn worker(rank: usize, threads: Option<usize>) -> ExitCode {
     let (dir, text) = rest.split_once('\n').unwrap_or((".", ""));
     let r = RunConfig::from_toml_str(text, dir).and_then(|cfg| {
         let local = RayonExecutor::with_threads(threads_or_default(threads))?;
+        if let Some(spec) = tag.strip_prefix("project:") {
+            // Projections: the same scenarios and join rank 0 runs.
+            let projector = super::project::worker_density(&cfg, spec)?;
+            return mpi::run_worker(&projector, &local);
+        }
         if tag == "ensemble" {
             // Ensemble members: the same per-member evaluation rank 0 builds.
             let setup = super::ensemble::build(&cfg)?;

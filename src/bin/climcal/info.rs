@@ -216,7 +216,7 @@ pub(crate) fn sig4(x: f64) -> String {
 
 /// Rows stored at steps `1..=discard_steps`: row `i` of `rows` holds step
 /// `last − (rows − 1 − i)·thin`, `last` the last multiple of `thin` up to `n_steps`.
-fn discarded_rows(rows: usize, n_steps: u64, thin: usize, discard_steps: u64) -> usize {
+pub(crate) fn discarded_rows(rows: usize, n_steps: u64, thin: usize, discard_steps: u64) -> usize {
     let thin = thin.max(1) as u64;
     let last = n_steps / thin; // the last row's step, in units of thin
     let first = last.saturating_sub(rows.saturating_sub(1) as u64);

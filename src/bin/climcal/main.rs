@@ -29,10 +29,12 @@ mod cluster;
 mod ensemble;
 mod info;
 mod optimize;
+mod project;
 
 use ensemble::{cmd_ensemble, EnsembleArgs};
 use info::{cmd_info, InfoArgs};
 use optimize::{cmd_optimize, resolve_best_init, OptimizeArgs};
+use project::{cmd_project, ProjectArgs};
 
 #[derive(Parser)]
 #[command(
@@ -58,6 +60,9 @@ enum Command {
     /// Draw a prior ensemble, evaluate it (threads, MPI ranks) into an HDF5 file,
     /// then filter, weight and draw a constrained ensemble as [ensemble] says.
     Ensemble(EnsembleArgs),
+    /// Run posterior draws (of a chain or a constrained ensemble) under scenario
+    /// forcing (AR6 SSPs built in): per-draw series to an HDF5 file, warming by 2100.
+    Project(ProjectArgs),
 }
 
 #[derive(Args)]
@@ -150,12 +155,13 @@ fn main() -> ExitCode {
         Command::Info(_) => true,
         Command::Optimize(a) => a.quiet,
         Command::Ensemble(a) => a.quiet,
+        Command::Project(a) => a.quiet,
     };
     init_logging(quiet);
     // Under mpirun/srun: rank 0 runs the command, the other ranks serve evaluations.
     #[cfg(feature = "mpi")]
     let _mpi = match &cli.command {
-        Command::Run(_) | Command::Resume(_) | Command::Optimize(_) | Command::Ensemble(_)
+        Command::Run(_) | Command::Resume(_) | Command::Optimize(_) | Command::Ensemble(_) | Command::Project(_)
             if climcal::executor::mpi::launched_by_mpi() =>
         {
             match cluster::start() {
@@ -176,6 +182,7 @@ fn main() -> ExitCode {
                 Command::Resume(a) => a.common.threads,
                 Command::Optimize(a) => a.threads,
                 Command::Ensemble(a) => a.threads,
+                Command::Project(a) => a.threads,
                 Command::Info(_) => None,
             };
             IGNORE_INTERRUPTS.store(true, Ordering::SeqCst);
@@ -188,6 +195,7 @@ fn main() -> ExitCode {
         Command::Info(a) => cmd_info(a),
         Command::Optimize(a) => cmd_optimize(a),
         Command::Ensemble(a) => cmd_ensemble(a),
+        Command::Project(a) => cmd_project(a),
     };
     #[cfg(feature = "mpi")]
     cluster::release_workers();
