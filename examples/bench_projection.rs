@@ -45,7 +45,12 @@ fn main() -> climcal::Result<()> {
         }
     }
     let total = (n * p.scenarios().len()) as f64;
-    println!("projections of {n} draws × {} scenarios ({} years, {} outputs), core only, best of 3:", p.scenarios().len(), p.years().len(), p.outputs().len());
+    println!(
+        "projections of {n} draws × {} scenarios ({} years, {} outputs), core only, best of 3:",
+        p.scenarios().len(),
+        p.years().len(),
+        p.outputs().len()
+    );
     for ((name, _), b) in execs.iter().zip(&best) {
         println!("  {name:<10} {b:8.3} s  {:>10.0} projections/s  {:6.2} µs each", total / b, b / total * 1e6);
     }

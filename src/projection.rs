@@ -162,7 +162,7 @@ impl Projector {
     /// scenario `i` on `executor`. A draw whose run fails is NaN and flagged.
     pub fn run(&self, i: usize, draws: &[f64], executor: &dyn Executor) -> Projection {
         let np = self.param_names.len();
-        let n = if np == 0 { 0 } else { draws.len() / np };
+        let n = draws.len().checked_div(np).unwrap_or(0);
         let mut points = Vec::with_capacity(n * (np + 1));
         for d in draws.chunks_exact(np.max(1)).take(n) {
             points.push(i as f64);
@@ -305,7 +305,7 @@ mod tests {
         let years: Vec<f64> = (1750..=2024).map(f64::from).collect();
         let n = years.len();
         let other: Vec<f64> = (0..n).map(|i| 3.0 * i as f64 / n as f64).collect();
-        let aer: Vec<f64> = (0..n).map(|i| -1.0 * i as f64 / n as f64).collect();
+        let aer: Vec<f64> = (0..n).map(|i| -(i as f64) / n as f64).collect();
         let nat: Vec<f64> = (0..n).map(|i| 0.1 * ((i as f64) * 0.7).sin()).collect();
         let f = Forcing::from_components(years, other, aer, nat).unwrap();
         Arc::new(TwoLayerModel::builder(f).feedback(Feedback::Lambda).fix("nonaerosol_scale", 1.0).build().unwrap())
@@ -323,8 +323,12 @@ mod tests {
     #[test]
     fn history_is_the_calibration_run_bit_for_bit() {
         let base = model();
-        let p = Projector::new(base.clone(), vec![Scenario::builtin("ssp126").unwrap(), Scenario::builtin("ssp585").unwrap()], Join::default())
-            .unwrap();
+        let p = Projector::new(
+            base.clone(),
+            vec![Scenario::builtin("ssp126").unwrap(), Scenario::builtin("ssp585").unwrap()],
+            Join::default(),
+        )
+        .unwrap();
         let nh = p.n_history();
         assert_eq!(nh, 275);
         let d = draws();

@@ -227,4 +227,3 @@ impl Forcing {
         sa * self.aerosol[i] + sn * self.other[i] + self.natural[i]
     }
 }
-

@@ -687,7 +687,9 @@ impl ModelRunner for TwoLayerModel {
             ));
         }
         if !forcing.has_components() {
-            return Err(Error::Config("two_layer: a scenario forcing must be given by component (aerosol, natural, other)".into()));
+            return Err(Error::Config(
+                "two_layer: a scenario forcing must be given by component (aerosol, natural, other)".into(),
+            ));
         }
         let mut m = self.clone();
         m.derived = DerivedPlan::new(&forcing);

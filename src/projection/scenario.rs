@@ -101,12 +101,7 @@ impl Scenario {
         })?;
         let file = format!("ERF_{n}_1750-2500.csv");
         let forcing = Forcing::from_csv_text(text, Path::new(&file), &ForcingColumns::default(), None)?;
-        Ok(Self {
-            name: n.to_string(),
-            label: label.to_string(),
-            source: format!("built-in AR6 WG1 Ch. 7 ERF {file}"),
-            forcing,
-        })
+        Ok(Self { name: n.to_string(), label: label.to_string(), source: format!("built-in AR6 WG1 Ch. 7 ERF {file}"), forcing })
     }
 
     /// A scenario from an ERF-by-component CSV (AR6 `ERF_ssp*_1750-2500.csv` or IGCC
@@ -199,12 +194,7 @@ pub fn join_forcing(history: &Forcing, scenario: &Scenario, join: &Join) -> Resu
     let total = |a: &[f64], n: &[f64], o: &[f64], i: usize| a[i] + n[i] + o[i];
     let step = total(&aer, &nat, &oth, hl + 1) - total(&aer, &nat, &oth, hl);
     let step_unblended = total(comps_s[0], comps_s[1], comps_s[2], s0 + 1) - total(&aer, &nat, &oth, hl);
-    let report = JoinReport {
-        last_history_year: last,
-        offset: [d[0] + d[1] + d[2], d[0], d[1], d[2]],
-        step,
-        step_unblended,
-    };
+    let report = JoinReport { last_history_year: last, offset: [d[0] + d[1] + d[2], d[0], d[1], d[2]], step, step_unblended };
     Ok((Forcing::from_components(years, oth, aer, nat)?, report))
 }
 

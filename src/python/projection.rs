@@ -51,7 +51,10 @@ fn project_draws<'py>(
         )));
     }
     let post = problem.posterior.as_ref().ok_or_else(|| {
-        PyValueError::new_err(format!("model '{}' is a plain log-density with no outputs: nothing to project", problem.model_name))
+        PyValueError::new_err(format!(
+            "model '{}' is a plain log-density with no outputs: nothing to project",
+            problem.model_name
+        ))
     })?;
     let mut loaded = Vec::new();
     for s in &scenarios {
@@ -71,9 +74,8 @@ fn project_draws<'py>(
         Some(t) => Box::new(RayonExecutor::with_threads(t).py()?),
         None => Box::new(RayonExecutor::global()),
     };
-    let results = py.detach(|| {
-        (0..projector.scenarios().len()).map(|i| projector.run(i, &model_draws, &*executor)).collect::<Vec<_>>()
-    });
+    let results =
+        py.detach(|| (0..projector.scenarios().len()).map(|i| projector.run(i, &model_draws, &*executor)).collect::<Vec<_>>());
     let out = PyDict::new(py);
     out.set_item("years", PyArray1::from_slice(py, projector.years()))?;
     out.set_item("outputs", projector.outputs().to_vec())?;

@@ -139,7 +139,9 @@ impl ProjectionFile {
         g.new_attr::<f64>().shape(4).create("join_offset").and_then(|a| a.write_raw(&report.offset)).map_err(&e)?;
         set_attr(&g, "join_step", &report.step).map_err(&e)?;
         set_attr(&g, "join_step_unblended", &report.step_unblended).map_err(&e)?;
-        for (k, v) in [("forcing_aerosol", forcing.aerosol()), ("forcing_natural", forcing.natural()), ("forcing_other", forcing.other())] {
+        for (k, v) in
+            [("forcing_aerosol", forcing.aerosol()), ("forcing_natural", forcing.natural()), ("forcing_other", forcing.other())]
+        {
             g.new_dataset_builder().with_data(v).create(k).map_err(&e)?;
         }
         g.new_dataset::<u8>().shape(self.n_draws).create("failed").map_err(&e)?;

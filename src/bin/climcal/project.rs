@@ -2,6 +2,8 @@
 //! posterior draws (of a chain, or the members of a constrained ensemble) run
 //! under scenario forcing; per-draw series to an HDF5 file
 //! ([`climcal::storage::projection`]) and the 5/50/95 % of the warming per scenario.
+// Without HDF5 the command only reports that it needs it.
+#![cfg_attr(not(feature = "hdf5"), allow(dead_code))]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -161,7 +163,8 @@ pub(crate) fn cmd_project(a: ProjectArgs) -> Result<ExitCode> {
     let post = problem.posterior.as_ref().expect("build_projector checked");
     // The kept samples: rows after the burn-in (chains), or the constrained members.
     let (nw, dim) = (chain.n_walkers(), chain.dim());
-    let discard_rows = if ensemble { 0 } else { super::info::discarded_rows(chain.n_rows(), chain.n_steps(), chain.thin(), a.discard) };
+    let discard_rows =
+        if ensemble { 0 } else { super::info::discarded_rows(chain.n_rows(), chain.n_steps(), chain.thin(), a.discard) };
     let kept = (chain.n_rows() - discard_rows) * nw;
     if kept == 0 {
         return Err(bad(format!(
@@ -281,8 +284,12 @@ pub(crate) fn cmd_project(a: ProjectArgs) -> Result<ExitCode> {
             failures += p.failed.iter().filter(|f| **f).count() as u64;
             eval_seconds += p.stats.eval_seconds;
             if has_t {
-                late.extend(p.change("Surface Temperature", LATE_CENTURY, BASELINE).unwrap_or_else(|_| vec![f64::NAN; end - start]));
-                y2100.extend(p.change("Surface Temperature", (2100.0, 2100.0), BASELINE).unwrap_or_else(|_| vec![f64::NAN; end - start]));
+                late.extend(
+                    p.change("Surface Temperature", LATE_CENTURY, BASELINE).unwrap_or_else(|_| vec![f64::NAN; end - start]),
+                );
+                y2100.extend(
+                    p.change("Surface Temperature", (2100.0, 2100.0), BASELINE).unwrap_or_else(|_| vec![f64::NAN; end - start]),
+                );
             }
             done += (end - start) as u64;
             let rate = done as f64 / t0.elapsed().as_secs_f64().max(1e-9);
@@ -340,11 +347,23 @@ fn print_summary(a: &ProjectArgs, path: &Path, n: usize, rows: &[SummaryRow], ha
         return;
     }
     let s4 = super::info::sig4;
-    println!("surface warming relative to 1850-1900 [K], 5% / 50% / 95%:");
-    println!("{:<20} {:>7}   {:>8} {:>8} {:>8}   {:>8} {:>8} {:>8}", "scenario", "failed", "2081-", "2100", "mean", "year", "2100", "");
+    println!("surface warming relative to 1850-1900 [K]:");
+    println!("{:<20} {:>7}   {:^26}   {:^26}", "", "", "mean 2081-2100", "year 2100");
+    println!(
+        "{:<20} {:>7}   {:>8} {:>8} {:>8}   {:>8} {:>8} {:>8}",
+        "scenario", "failed", "5%", "50%", "95%", "5%", "50%", "95%"
+    );
     for (s, l, f, w, y) in rows {
         let name = if s == l { s.clone() } else { format!("{s} ({l})") };
-        println!("{name:<20} {f:>7}   {:>8} {:>8} {:>8}   {:>8} {:>8} {:>8}", s4(w[0]), s4(w[1]), s4(w[2]), s4(y[0]), s4(y[1]), s4(y[2]));
+        println!(
+            "{name:<20} {f:>7}   {:>8} {:>8} {:>8}   {:>8} {:>8} {:>8}",
+            s4(w[0]),
+            s4(w[1]),
+            s4(w[2]),
+            s4(y[0]),
+            s4(y[1]),
+            s4(y[2])
+        );
     }
 }
 
