@@ -410,11 +410,14 @@ impl HdfSink {
         let mut build = || -> Result<()> {
             let f = create_file(&tmp).map_err(h5(path, "cannot create"))?;
             let e = h5(path, "cannot write");
-            create_mcmc(&f, nw, dim, n_blobs).map_err(&e)?;
+            let g = create_mcmc(&f, nw, dim, n_blobs).map_err(&e)?;
+            // The rows of the whole run, placed before the file is visible (see
+            // `set_run_info`, which grows them for a resume that adds steps).
+            resize_rows(&g, (meta.n_steps_target / meta.thin.max(1) as u64) as usize).map_err(&e)?;
             let c = f.create_group("climcal").map_err(&e)?;
             write_meta(&c, meta).map_err(&e)?;
             f.flush().map_err(&e)?;
-            drop(c);
+            drop((c, g));
             f.close().map_err(&e)?;
             // Both state slots, so that no checkpoint of the live file creates objects.
             sink.commit(None, state)?;
