@@ -19,6 +19,7 @@
 //! `--fail-above` x[0] threshold [1.0], `--exec mpi|serial|rayon` [mpi when built
 //! with the `mpi` feature], `--out FILE` raw little-endian dump of the chain,
 //! `--moves JSON` proposal moves (`sampler::moves`, default the stretch move),
+//! `--static` (equal static blocks per rank instead of dynamic chunks, to compare),
 //! `--signals` (Ctrl-C/SIGTERM stops after the current step), `--step-sleep-ms`
 //! [0] pause between steps on rank 0 (for signal tests).
 #![deny(warnings)]
@@ -50,7 +51,7 @@ impl Args {
         let mut i = 0;
         while i < v.len() {
             let k = v[i].trim_start_matches("--").to_string();
-            if k == "signals" {
+            if k == "signals" || k == "static" {
                 m.insert(k, "1".into());
                 i += 1;
             } else {
@@ -195,7 +196,9 @@ fn run_mpi(a: &Args) -> Result<()> {
     let local = local_executor(a)?;
     if world.is_coordinator() {
         let stop = install_stop_handler(a);
-        let exec = Arc::new(mpi::MpiExecutor::new(local)?);
+        let exec = mpi::MpiExecutor::new(local)?;
+        // `--static`: equal static blocks (the scheme before dynamic distribution).
+        let exec = Arc::new(if a.0.contains_key("static") { exec.with_static_blocks() } else { exec });
         let r = sample(a, density, exec.clone(), stop);
         exec.shutdown();
         let per_rank: Vec<String> =
@@ -209,6 +212,9 @@ fn run_mpi(a: &Args) -> Result<()> {
             .collect();
         println!("rank_eval_comm_wait_seconds {}", times.join(" "));
         println!("threads_by_rank {:?}", exec.threads_by_rank());
+        println!("round_trip_us {:.2}", 1e6 * exec.round_trip_seconds());
+        println!("taken_back {}", exec.taken_back());
+        println!("advice {}", exec.advice().unwrap_or_else(|| "none".into()));
         r
     } else {
         if a.0.contains_key("signals") {
@@ -218,9 +224,10 @@ fn run_mpi(a: &Args) -> Result<()> {
         }
         let rep = mpi::run_worker(&density, &local)?;
         eprintln!(
-            "worker {}: {} chunks, {} evaluations, {} failures, eval {:.3} s, mpi {:.3} s, waiting {:.3} s",
+            "worker {}: {} chunks ({} skipped), {} evaluations, {} failures, eval {:.3} s, mpi {:.3} s, waiting {:.3} s",
             world.rank(),
             rep.chunks,
+            rep.skipped,
             rep.evaluations,
             rep.failures,
             rep.eval_seconds,

@@ -155,3 +155,57 @@ fn memory_and_hdf5_storage_agree() {
     assert_eq!(h.n_steps(), 33);
     assert_eq!(m.accepted(), h.accepted());
 }
+
+/// Per-rank evaluating / communicating / waiting figures: the sink stores what its
+/// source reports at every checkpoint (one row per rank, the rank count may change
+/// on resume), `read_rank_times` returns it, and the chain itself is untouched.
+#[test]
+fn rank_times_are_stored_at_each_checkpoint() {
+    use climcal::executor::RankStats;
+    use climcal::storage::{read_rank_times, RankTimesSource};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let d = climcal::models::toy::Rosenbrock { dim: 3, scale: 20.0 };
+    let s = EnsembleSampler::new(d, 1).serial().with_n_walkers(8).unwrap();
+    let init = InitMethod::Ball { center: vec![1.0; 3], radius: 0.1 };
+    let opts = RunOptions { checkpoint_every: 5, ..Default::default() };
+    let path = dir.path().join("t.h5");
+    let mut st = s.initialize_without_prior(init.clone()).unwrap();
+    let mut sink = HdfSink::create(&path, &ChainMeta::for_density(s.density(), 1, 1), &st, 0, false).unwrap();
+    assert_eq!(read_rank_times(&path), None, "nothing stored before a source reports");
+    assert_eq!(climcal::storage::read_eval_times(&path), None);
+    // The source counts its calls: one per checkpoint (steps 5, 10 and the last, 12).
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = calls.clone();
+    sink.record_rank_times(RankTimesSource(Arc::new(move || {
+        let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+        (0..2)
+            .map(|r| RankStats {
+                evaluations: 10 * n + r,
+                failures: r,
+                eval_seconds: 1.5 * n as f64,
+                comm_seconds: 0.25,
+                wait_seconds: 0.5 + r as f64,
+            })
+            .collect()
+    })));
+    s.run_with_sink(&mut st, 12, &opts, Some(&mut sink), |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let rt = read_rank_times(&path).unwrap();
+    assert_eq!(rt.len(), 2);
+    assert_eq!(rt[1], RankStats { evaluations: 31, failures: 1, eval_seconds: 4.5, comm_seconds: 0.25, wait_seconds: 1.5 });
+    assert_eq!(climcal::storage::read_eval_times(&path), Some([4.5, 0.25, 0.5]), "rank 0's split in the attrs");
+    // Resumed on three ranks: three rows.
+    let (mut sink, point) = HdfSink::open_resume(&path).unwrap();
+    sink.set_run_info(3, 1, 20).unwrap();
+    assert_eq!(read_rank_times(&path), None, "rows for the new layout, zero until it reports");
+    let one = RankStats { evaluations: 1, ..RankStats::default() };
+    sink.record_rank_times(RankTimesSource(Arc::new(move || vec![one; 3])));
+    let mut st = point.state;
+    s.run_with_sink(&mut st, 8, &opts, Some(&mut sink), |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(read_rank_times(&path).unwrap(), vec![one; 3]);
+    // The chain is the one a run without any of this writes.
+    let mut plain = s.initialize_without_prior(init).unwrap();
+    let reference = s.run(&mut plain, 20, &RunOptions::default()).unwrap();
+    assert_eq!(Chain::load(&path).unwrap().samples_raw(), reference.samples_raw());
+}

@@ -48,6 +48,11 @@ for n in 1 2 4; do
   done
 done
 
+run n2static 120 "${MPIRUN[@]}" -n 2 "$BIN" --threads 1 --static "${ARGS[@]}"
+check "mpirun -n 2, equal static blocks (--static): hash" "$ref" "$(field hash "$TMP/n2static.out")"
+# Chunks rank 0 took back from a worker's queue (timing-dependent, so reported, not required).
+echo "  info chunks taken back by rank 0 in the runs above: $(for f in "$TMP"/n[124]t[12].out; do field taken_back "$f"; done | awk '{ s += $1 } END { print s + 0 }')"
+
 echo "-- determinism across layouts with a mixture of moves (DE, DE-snooker, DIME, Gaussian sequential; 60 steps)"
 MARGS=(--steps 60 --walkers 32 --dim 4 --seed 7 --spin-iters 2000 --spread 10
   --moves '[{"kind":"de","weight":0.4},{"kind":"de_snooker","weight":0.2},{"kind":"dime","weight":0.2},{"kind":"gaussian","cov":0.1,"mode":"sequential","factor":2.0,"weight":0.2}]')
@@ -109,6 +114,7 @@ check "foreign launcher: exit code" "2" "$rc"
 grep -q "different MPI" "$TMP/foreign.err" && echo "  ok   foreign launcher: message names the cause" || { echo "  FAIL message: $(cat "$TMP/foreign.err")"; fail=1; }
 
 echo "-- climcal run/resume under mpirun: HDF5 files identical in data (mcmc/chain, mcmc/log_prob)"
+echo "   (uneven-cost model: 300 us sleep + 100-1000 us of CPU work growing with a)"
 cargo build --quiet --bin climcal
 CLI=target/debug/climcal
 cat >"$TMP/g.toml" <<'TOML'
@@ -121,7 +127,7 @@ prior = { dist = "log_normal", mu = 0.0, sigma = 1.0 }
 transform = "log"
 [model]
 name = "gaussian"
-options = { mean = [1.0, -2.0, 3.0], std = [1.0, 2.0, 0.5], sleep_us = 1000 }
+options = { mean = [1.0, -2.0, 3.0], std = [1.0, 2.0, 0.5], sleep_us = 300, work_us = 100, work_spread = 10 }
 [sampler]
 n_walkers = 16
 n_steps = 200
@@ -144,6 +150,11 @@ if grep -q "layout: 4 MPI rank(s) × 2 thread(s) per rank; last run: evaluating"
 else
   echo "  FAIL climcal info layout line: $(grep layout "$TMP/info.txt")"; fail=1
 fi
+# Per-rank split, stored by rank 0 at each checkpoint: 4 rows whose evaluations add
+# up to every evaluation of the run (16 initial + 200 steps x 16 walkers).
+evals=$("$CLI" info "$TMP/n4.h5" --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["rank_times"]; print(len(r), sum(x["evaluations"] for x in r), min(x["evaluations"] for x in r) > 0)')
+check "climcal info: per-rank times (ranks, evaluations, every rank evaluated)" "4 3216 True" "$evals"
+if grep -q "^  rank 3 " "$TMP/info.txt"; then echo "  ok   climcal info prints the per-rank table"; else echo "  FAIL per-rank table: $(grep -A5 layout "$TMP/info.txt")"; fail=1; fi
 
 echo "-- kill -9 of rank 1 mid-run: OpenMPI aborts the job, the checkpoint survives, resume on 4 ranks is identical"
 "${MPIRUN[@]}" -n 2 "$CLI" run "$TMP/g.toml" -o "$TMP/k.h5" -q --threads 1 >"$TMP/k.log" 2>&1 &

@@ -239,6 +239,89 @@ pub fn layout_advice(n_walkers: usize, workers: usize) -> Option<String> {
     ))
 }
 
+/// A half-step shorter than this many coordination round trips spends a large
+/// share of its time coordinating (20: about 95 % efficiency at best).
+pub const MIN_HALF_STEP_ROUND_TRIPS: f64 = 20.0;
+
+/// Batches measured (after the first, which has no cost estimate yet) before the
+/// half-step advice is decided.
+pub const ADVICE_BATCHES: usize = 8;
+
+/// One batch as the MPI executor measured it, for [`half_step_advice`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchSample {
+    /// Points in the batch (proposals of the half-step).
+    pub points: usize,
+    /// Wall time of the batch, seconds.
+    pub wall: f64,
+    /// Model work in it: evaluating thread-seconds summed over all ranks.
+    pub work: f64,
+    /// False when the batch was too cheap to send and rank 0 evaluated it alone.
+    pub shared: bool,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Walkers (a multiple of `2 · workers`) for which each worker gets `factor` ×
+/// the work it has now with `points` proposals per half-step.
+fn walkers_for(points: usize, factor: f64, workers: usize) -> usize {
+    let step = 2 * workers.max(1);
+    let want = (2.0 * points as f64 * factor.max(1.0)).min(1e12).ceil() as usize;
+    want.div_ceil(step).max(1) * step
+}
+
+/// Advice once the first batches of a run are measured (`samples`, see
+/// [`ADVICE_BATCHES`]) on `ranks` ranks with `workers` threads in all, where one
+/// coordination round trip to every rank costs `round_trip` seconds (measured
+/// with empty chunks): `None` when the half-steps are long enough for the layout,
+/// else the message, with the measured efficiency (model work ÷ (workers × wall
+/// time)) and the walker count that would give every worker
+/// [`MIN_HALF_STEP_ROUND_TRIPS`] × the coordination cost of work per half-step.
+pub fn half_step_advice(samples: &[BatchSample], ranks: usize, workers: usize, round_trip: f64) -> Option<String> {
+    if ranks <= 1 || samples.is_empty() {
+        return None;
+    }
+    let wall = median(samples.iter().map(|s| s.wall).collect());
+    let work = median(samples.iter().map(|s| s.work).collect());
+    let points = samples.iter().map(|s| s.points).max().unwrap_or(1).max(1);
+    let workers = workers.max(1);
+    let per_worker = work / workers as f64;
+    let eff = (100.0 * per_worker / wall.max(1e-12)).min(100.0);
+    let need = MIN_HALF_STEP_ROUND_TRIPS * round_trip;
+    let us = |s: f64| 1e6 * s;
+    let alone = samples.iter().filter(|s| !s.shared).count() * 2 > samples.len();
+    if alone {
+        // Each worker's piece must be worth a message (MIN_CHUNK_NS) and the
+        // coordination; the batch's work per worker grows with the walkers.
+        let target = need.max(MIN_CHUNK_NS * 1e-9);
+        let want = walkers_for(points, target / per_worker.max(1e-12), workers);
+        return Some(format!(
+            "half-steps of {points} proposals carry {:.0} µs of model work in all, too little to share between {ranks} \
+             MPI ranks (a piece must be worth a message, ~{:.0} µs): rank 0 evaluates them alone while the other ranks \
+             idle, about {eff:.0} % of the layout's speed; use n_walkers >= {want}, or one rank with threads",
+            us(work),
+            us(target),
+        ));
+    }
+    if wall >= need {
+        return None;
+    }
+    let want = walkers_for(points, need / per_worker.max(1e-12), workers);
+    Some(format!(
+        "half-steps take {:.0} µs ({:.0} µs of model work per worker), only {:.0}× the coordination cost of {:.1} µs \
+         (a round trip to every MPI rank, measured): the layout runs at about {eff:.0} % of its ideal speed; \
+         n_walkers >= {want} would give each worker {MIN_HALF_STEP_ROUND_TRIPS:.0}× that in work, or use fewer ranks \
+         (threads on one node)",
+        us(wall),
+        us(per_worker),
+        wall / round_trip.max(1e-12),
+        us(round_trip),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +334,26 @@ mod tests {
         assert!(m.contains("1.0 proposals") && m.contains("67 %") && m.contains("n_walkers >= 256"), "{m}");
         let m = layout_advice(32, 64).unwrap(); // 0.25 per worker: 3/4 idle
         assert!(m.contains("17 %"), "{m}");
+    }
+
+    #[test]
+    fn half_step_advice_when_coordination_dominates() {
+        let b = |wall: f64, work: f64, shared: bool| BatchSample { points: 32, wall, work, shared };
+        // 2 workers, 3.2 ms of work each in a 3.4 ms half-step, 20 µs round trips: fine.
+        assert!(half_step_advice(&[b(3.4e-3, 6.4e-3, true); 8], 2, 2, 20e-6).is_none());
+        // One rank: nothing to coordinate.
+        assert!(half_step_advice(&[b(1e-4, 1e-4, true); 8], 1, 4, 20e-6).is_none());
+        // 80 µs of work per worker in a 100 µs half-step, 10 µs round trips (20× = 200 µs).
+        let m = half_step_advice(&[b(100e-6, 160e-6, true); 8], 2, 2, 10e-6).unwrap();
+        assert!(m.contains("half-steps take 100 µs") && m.contains("80 µs of model work per worker"), "{m}");
+        assert!(m.contains("about 80 %") && m.contains("10× the coordination cost of 10.0 µs"), "{m}");
+        // 200 µs needed per worker: 2.5× the walkers (64 · 2.5 = 160, a multiple of 4).
+        assert!(m.contains("n_walkers >= 160"), "{m}");
+        // Batches kept by rank 0: the other ranks idle.
+        let m = half_step_advice(&[b(40e-6, 40e-6, false); 8], 4, 4, 10e-6).unwrap();
+        assert!(m.contains("rank 0 evaluates them alone") && m.contains("about 25 %"), "{m}");
+        // 10 µs of work per worker; a piece must be worth 200 µs (20 round trips): 20×.
+        assert!(m.contains("n_walkers >= 1280"), "{m}");
     }
 
     #[test]

@@ -36,6 +36,26 @@ impl std::ops::AddAssign for EvalStats {
     }
 }
 
+/// Cumulative figures of one rank, kept on the coordinator. Per batch, a rank's
+/// share of the batch's wall time (on rank 0's clock) is split into evaluating,
+/// communicating (in MPI calls) and waiting (idle: nothing left to claim while
+/// others finish, or a message on its way); the three add up to the batches' time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RankStats {
+    /// Points this rank evaluated.
+    pub evaluations: u64,
+    /// Of which failed (error, NaN, panic → −∞).
+    pub failures: u64,
+    /// Seconds this rank spent evaluating (for rank 0: its threads' busy time
+    /// divided by its thread count).
+    pub eval_seconds: f64,
+    /// Seconds in MPI calls (receiving points, sending results; rank 0: probing,
+    /// receiving and sending).
+    pub comm_seconds: f64,
+    /// The rest of the batches' time: idle.
+    pub wait_seconds: f64,
+}
+
 /// Layout of an executor, for logs and chain files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecutorInfo {

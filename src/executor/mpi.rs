@@ -11,7 +11,12 @@
 //! 2. rank 0's own threads claim chunks from the same counter meanwhile;
 //! 3. a worker evaluates each chunk on its local [`RayonExecutor`] and sends back
 //!    `ln_prob`s, blobs, its failure count and its evaluating/communicating time;
-//!    rank 0 writes them by index and sends that worker its next chunk.
+//!    rank 0 writes them by index and sends that worker its next chunk;
+//! 4. when nothing is left to claim, rank 0 takes back the chunk waiting behind
+//!    the one a worker is evaluating (if it would finish it sooner), tells the
+//!    worker to skip it and evaluates it itself: the second chunk in flight never
+//!    leaves rank 0 idle at the end of a batch. (A worker that had already
+//!    started it finishes it; that copy is dropped.)
 //!
 //! A faster rank (or one whose points are cheaper) simply claims more. Results
 //! land by index and evaluation is a pure function of each point, so the chain is
@@ -28,7 +33,11 @@
 //!
 //! Timing: every batch's wall time (rank 0's clock) is split, per rank, into
 //! evaluating, communicating and waiting ([`RankStats`]); rank 0's split is also
-//! reported through [`EvalStats`].
+//! reported through [`EvalStats`]. At start-up rank 0 times round trips of an
+//! empty chunk to every worker (the coordination cost of a half-step); once the
+//! first batches are measured, a run whose half-steps are too short for its
+//! layout gets one warning with the measured efficiency and the walker count
+//! that would use the machine ([`MpiExecutor::advice`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -63,6 +72,7 @@ use mpi::traits::*;
 use mpi::Tag;
 
 use super::dynamic::{self, Backoff, Claims, Disjoint};
+pub use super::RankStats;
 use super::{EvalStats, Executor, ExecutorInfo, RayonExecutor};
 use crate::density::LogDensity;
 use crate::error::{Error, Result};
@@ -200,35 +210,22 @@ pub fn broadcast_text(text: Option<&str>) -> Option<String> {
     Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// Rank 0 → worker: a chunk of points (row-major, `dim` values each).
+/// Rank 0 → worker: a chunk of points (row-major, `dim` values each). Both sides
+/// number the chunks of each worker 0, 1, 2, … in the order they are sent (MPI
+/// keeps that order between two ranks), without sending the number.
 const TAG_WORK: Tag = 101;
-/// Worker → rank 0: `[failures, eval seconds, comm seconds, ln_probs…, blobs…]` of
-/// the oldest chunk it was sent.
+/// Worker → rank 0: `[chunk number, failures, eval seconds, comm seconds,
+/// ln_probs…, blobs…]` of the oldest chunk it was sent; only the first four for a
+/// chunk it skipped (taken back by rank 0, [`TAG_CANCEL`]) and for an empty one.
 const TAG_RESULT: Tag = 102;
 /// Rank 0 → worker: leave [`run_worker`] (empty message).
 const TAG_STOP: Tag = 103;
+/// Rank 0 → worker: `[chunk number]`: rank 0 evaluates that chunk itself (it ran
+/// out of points while the chunk waited in the worker's queue); skip it if it
+/// has not been started.
+const TAG_CANCEL: Tag = 104;
 /// Values a worker puts before its results.
-const HEAD: usize = 3;
-
-/// Cumulative figures of one rank, kept on the coordinator. Per batch, a rank's
-/// share of the batch's wall time (on rank 0's clock) is split into evaluating,
-/// communicating (in MPI calls) and waiting (idle: nothing left to claim while
-/// others finish, or a message on its way); the three add up to the batches' time.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct RankStats {
-    /// Points this rank evaluated.
-    pub evaluations: u64,
-    /// Of which failed (error, NaN, panic → −∞).
-    pub failures: u64,
-    /// Seconds this rank spent evaluating (for rank 0: its threads' busy time
-    /// divided by its thread count).
-    pub eval_seconds: f64,
-    /// Seconds in MPI calls (receiving points, sending results; rank 0: probing,
-    /// receiving and sending).
-    pub comm_seconds: f64,
-    /// The rest of the batches' time: idle.
-    pub wait_seconds: f64,
-}
+const HEAD: usize = 4;
 
 /// What rank 0 learns of one remote rank during a batch.
 #[derive(Debug, Clone, Copy, Default)]
@@ -246,6 +243,28 @@ struct Scratch {
     recv: Vec<f64>,
     ranks: Vec<RankStats>,
     totals: EvalStats,
+    /// Batches evaluated so far.
+    batches: u64,
+    /// Batches 2..=1+ADVICE_BATCHES, for the half-step advice.
+    samples: Vec<dynamic::BatchSample>,
+    /// The advice, once decided (empty string: none needed).
+    advice: Option<String>,
+    /// Per rank: chunks sent and not yet answered, oldest first (between batches
+    /// only chunks rank 0 took back, whose late replies are dropped on arrival).
+    queues: Vec<VecDeque<Sent>>,
+    /// Per rank: the number of the next chunk sent to it.
+    next_seq: Vec<u64>,
+    /// Chunks rank 0 took back from a worker's queue so far.
+    taken_back: u64,
+}
+
+/// A chunk sent to a worker, as rank 0 tracks it.
+#[derive(Debug, Clone)]
+struct Sent {
+    seq: u64,
+    range: Range<usize>,
+    /// Rank 0 took it back and evaluates it itself: the worker's reply is dropped.
+    taken: bool,
 }
 
 /// The executor of rank 0: hands out each batch in chunks to whichever rank (or
@@ -264,6 +283,11 @@ pub struct MpiExecutor {
     announced: Vec<[u64; 3]>,
     scratch: Mutex<Scratch>,
     stopped: AtomicBool,
+    /// Median time of one round trip to every worker with an empty chunk
+    /// (seconds; 0 on one rank): the coordination cost of a half-step.
+    round_trip: f64,
+    /// Equal static blocks instead of dynamic chunks ([`Self::with_static_blocks`]).
+    static_blocks: bool,
 }
 
 impl MpiExecutor {
@@ -288,9 +312,66 @@ impl MpiExecutor {
         let mut all = vec![0u64; 3 * size];
         world.process_at_rank(0).gather_into_root(&mine[..], &mut all[..]);
         let announced = all.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
-        let scratch = Scratch { ranks: vec![RankStats::default(); size], ..Default::default() };
+        let round_trip = measure_round_trip(&world, size);
+        let scratch = Scratch {
+            ranks: vec![RankStats::default(); size],
+            queues: vec![VecDeque::new(); size],
+            next_seq: vec![ROUND_TRIPS as u64; size], // the timing chunks came first
+            ..Default::default()
+        };
         dynamic::fine_timer_slack(); // this thread polls for results with short sleeps
-        Ok(Self { local, size, announced, scratch: Mutex::new(scratch), stopped: AtomicBool::new(false) })
+        Ok(Self {
+            local,
+            size,
+            announced,
+            scratch: Mutex::new(scratch),
+            stopped: AtomicBool::new(false),
+            round_trip,
+            static_blocks: false,
+        })
+    }
+
+    /// Hand out every batch as equal static blocks instead (one contiguous block
+    /// per rank in proportion to its threads, whatever its speed or the points'
+    /// cost; rank 0 evaluates the rest): the scheme before dynamic distribution,
+    /// kept to measure against it (`mpi_toy --static`). Same chain.
+    #[must_use]
+    pub fn with_static_blocks(mut self) -> Self {
+        self.static_blocks = true;
+        self
+    }
+
+    /// Measured coordination cost of one half-step: a round trip of an empty
+    /// chunk to every worker (seconds; 0 on one rank).
+    pub fn round_trip_seconds(&self) -> f64 {
+        self.round_trip
+    }
+
+    /// Advice on the walker count when the first batches showed half-steps too
+    /// short for this layout ([`dynamic::half_step_advice`]); `None` before they
+    /// are measured or when the layout is fine. Also logged once (a warning)
+    /// when it is decided.
+    pub fn advice(&self) -> Option<String> {
+        let s = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        s.advice.clone().filter(|a| !a.is_empty())
+    }
+
+    /// Count a batch, keep the measurements of the first ones and decide the
+    /// advice once they are in.
+    fn observe(&self, s: &mut Scratch, sample: dynamic::BatchSample) {
+        s.batches += 1;
+        if s.batches == 1 || s.advice.is_some() {
+            return; // the first batch has no cost estimate to split by
+        }
+        s.samples.push(sample);
+        if s.samples.len() >= dynamic::ADVICE_BATCHES {
+            let workers = self.threads_by_rank().iter().sum();
+            let advice = dynamic::half_step_advice(&s.samples, self.size, workers, self.round_trip);
+            if let Some(a) = &advice {
+                tracing::warn!("{a}");
+            }
+            s.advice = Some(advice.unwrap_or_default());
+        }
     }
 
     /// Number of ranks (including rank 0).
@@ -317,6 +398,11 @@ impl MpiExecutor {
         self.scratch.lock().unwrap_or_else(|e| e.into_inner()).totals
     }
 
+    /// Chunks rank 0 took back from a worker's queue (and evaluated itself) so far.
+    pub fn taken_back(&self) -> u64 {
+        self.scratch.lock().unwrap_or_else(|e| e.into_inner()).taken_back
+    }
+
     /// Estimated cost of one evaluation (thread-seconds), 0 before the first batch.
     pub fn seconds_per_eval(&self) -> f64 {
         self.local.ns_per_eval() * 1e-9
@@ -328,9 +414,17 @@ impl MpiExecutor {
         if self.stopped.swap(true, Ordering::SeqCst) || mpi::is_finalized() {
             return;
         }
-        let _guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let world = SimpleCommunicator::world();
         let none: [f64; 0] = [];
+        // Late replies to chunks rank 0 took back: receive them before the stop.
+        for (r, q) in guard.queues.iter_mut().enumerate().skip(1) {
+            while q.pop_front().is_some() {
+                let (msg, status) = world.process_at_rank(r as Rank).matched_probe_with_tag(TAG_RESULT);
+                let mut buf = vec![0.0f64; status.count(f64::equivalent_datatype()) as usize];
+                msg.matched_receive_into(&mut buf[..]);
+            }
+        }
         for r in 1..self.size {
             world.process_at_rank(r as Rank).send_with_tag(&none[..], TAG_STOP);
         }
@@ -376,6 +470,40 @@ impl Drop for MpiExecutor {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Chunks in flight per worker: two hide rank 0's reply time (it answers between
+/// its own evaluations). Measured on 2 cores, fixed work 200 µs, 2 × 1, 5 runs
+/// interleaved: 135–142 steps/s with 2, 125–130 with 3, 122–133 with 4 (deeper
+/// queues mean more chunks taken back at the end and more messages).
+const QUEUE_DEPTH: usize = 2;
+
+/// Round trips timed at start-up; the median is kept.
+const ROUND_TRIPS: usize = 15;
+
+/// Rank 0, at start-up (every worker has just entered [`run_worker`] and polls):
+/// send every worker an empty chunk and wait for all the (empty) results, as a
+/// half-step of a free model would; the median of [`ROUND_TRIPS`] rounds.
+fn measure_round_trip(world: &SimpleCommunicator, size: usize) -> f64 {
+    if size <= 1 {
+        return 0.0;
+    }
+    let none: [f64; 0] = [];
+    let mut head = [0.0f64; HEAD];
+    let mut times: Vec<f64> = (0..ROUND_TRIPS)
+        .map(|_| {
+            let t = Instant::now();
+            for r in 1..size {
+                world.process_at_rank(r as Rank).send_with_tag(&none[..], TAG_WORK);
+            }
+            for r in 1..size {
+                world.process_at_rank(r as Rank).receive_into_with_tag(&mut head[..], TAG_RESULT);
+            }
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 /// Below this much estimated work per worker (ns) a batch goes out as one chunk
@@ -425,6 +553,8 @@ struct Coordinator {
     failures: u64,
     eval_seconds: f64,
     comm_seconds: f64,
+    /// Chunks taken back from workers' queues.
+    taken_back: u64,
 }
 
 /// Rank 0's side of one batch, on the calling thread: keep every worker supplied
@@ -432,14 +562,21 @@ struct Coordinator {
 /// chunk sizes keep the last ones short), receive results and write them by
 /// index, and between those messages evaluate rank 0's own claims one point at a
 /// time (so a worker's result never waits longer than one evaluation). Rank 0's
-/// other threads (if any) claim and evaluate meanwhile. Once everything is handed
-/// out it waits for the last results as an idle worker does. No thread of rank 0
-/// sleeps on a timer while it has work, and none spins while it has none.
+/// other threads (if any) claim and evaluate meanwhile. When nothing is left to
+/// claim, rank 0 takes back the last chunk waiting in a worker's queue (the one
+/// behind the chunk it is working on) if it would finish it sooner than that
+/// worker, tells the worker to skip it ([`TAG_CANCEL`]) and evaluates it itself:
+/// so the second chunk in flight, which hides rank 0's reply time, never makes
+/// rank 0 wait at the end of a batch. Then it waits for the last results as an
+/// idle worker does. No thread of rank 0 sleeps on a timer while it has work,
+/// and none spins while it has none.
 ///
 /// `weights[r]` is rank r's threads × its measured speed per thread (relative),
 /// so a slower rank gets smaller chunks. With `coarse` (a batch too cheap for
 /// more than one message per rank) each worker gets one chunk of its share and
-/// rank 0 evaluates the rest.
+/// rank 0 evaluates the rest. `queues` and `next_seq` persist between batches
+/// (late replies to chunks taken back arrive in the next batch and are dropped).
+#[allow(clippy::too_many_arguments)]
 fn coordinate(
     b: &Batch<'_, '_>,
     threads: &[usize],
@@ -447,36 +584,46 @@ fn coordinate(
     coarse: bool,
     recv: &mut Vec<f64>,
     tally: &mut [Tally],
+    queues: &mut [VecDeque<Sent>],
+    next_seq: &mut [u64],
 ) -> Coordinator {
     let total_weight: f64 = weights.iter().sum();
     let world = SimpleCommunicator::world();
     let size = threads.len();
-    let mut queue: Vec<VecDeque<Range<usize>>> = vec![VecDeque::new(); size];
-    let mut outstanding = 0usize;
+    // Chunks whose results rank 0 still needs (sent, not taken back, not answered).
+    let mut waiting = 0usize;
     let mut me = Coordinator::default();
+    // Rank 0's coordinating thread, one thread of rank 0: its relative speed.
+    let speed0 = weights[0] / threads[0].max(1) as f64;
     mpi::request::scope(|scope| {
         let mut sent = Vec::new();
-        // Top up rank r's queue: two guided chunks, or (`exact`) one chunk of that size.
-        let mut refill = |r: usize, queue: &mut VecDeque<Range<usize>>, outstanding: &mut usize, exact: Option<usize>| {
-            // Two in flight hide rank 0's reply time; near the end only one, so
-            // that a slow rank does not sit on the last points.
-            let depth = if exact.is_some() || b.claims.remaining() < 2 * size { 1 } else { 2 };
-            while queue.len() < depth {
-                let claim = match exact {
-                    Some(len) => b.claims.claim_exact(len),
-                    None => b.claims.claim_weighted(weights[r], threads[r]),
-                };
-                let Some(c) = claim else { break };
-                let buf = &b.points[c.start * b.dim..c.end * b.dim];
-                sent.push(world.process_at_rank(r as Rank).immediate_send_with_tag(scope, buf, TAG_WORK));
-                queue.push_back(c);
-                *outstanding += 1;
-            }
-        };
+        // Top up rank r's queue to `depth` open chunks: guided ones, or (`exact`)
+        // one chunk of that size.
+        let mut refill =
+            |r: usize, q: &mut VecDeque<Sent>, seq: &mut u64, waiting: &mut usize, depth: usize, exact: Option<usize>| {
+                while q.iter().filter(|c| !c.taken).count() < depth {
+                    let claim = match exact {
+                        Some(len) => b.claims.claim_exact(len),
+                        None => b.claims.claim_weighted(weights[r], threads[r]),
+                    };
+                    let Some(c) = claim else { break };
+                    let buf = &b.points[c.start * b.dim..c.end * b.dim];
+                    sent.push(world.process_at_rank(r as Rank).immediate_send_with_tag(scope, buf, TAG_WORK));
+                    q.push_back(Sent { seq: *seq, range: c, taken: false });
+                    *seq += 1;
+                    *waiting += 1;
+                }
+            };
         let t = Instant::now();
-        for (r, q) in queue.iter_mut().enumerate().skip(1) {
-            let exact = coarse.then(|| ((b.claims.len() as f64 * weights[r] / total_weight).round() as usize).max(1));
-            refill(r, q, &mut outstanding, exact);
+        // First one chunk for every worker, then the second (with few points per
+        // worker, the first workers must not take them all).
+        for depth in 1..=QUEUE_DEPTH {
+            for r in 1..size {
+                let exact = coarse.then(|| ((b.claims.len() as f64 * weights[r] / total_weight).round() as usize).max(1));
+                if exact.is_none() || depth == 1 {
+                    refill(r, &mut queues[r], &mut next_seq[r], &mut waiting, depth, exact);
+                }
+            }
         }
         me.comm_seconds += t.elapsed().as_secs_f64();
         let any = world.any_process();
@@ -486,33 +633,52 @@ fn coordinate(
             // Every result that has arrived.
             let t = Instant::now();
             let mut got = false;
-            while outstanding > 0 {
+            while queues.iter().any(|q| !q.is_empty()) {
                 let Some((msg, status)) = any.immediate_matched_probe_with_tag(TAG_RESULT) else { break };
                 got = true;
                 let r = status.source_rank() as usize;
-                let c = queue[r].pop_front().expect("MPI: a result from a rank that was sent no chunk");
-                let k = c.len();
-                recv.resize(HEAD + k * (1 + b.nb), 0.0);
-                msg.matched_receive_into(&mut recv[..]);
-                // SAFETY: `c` came from `claims`, which hands out each range once.
-                let (lp, bl) = unsafe { b.out.chunk(c) };
-                lp.copy_from_slice(&recv[HEAD..HEAD + k]);
-                bl.copy_from_slice(&recv[HEAD + k..]);
-                outstanding -= 1;
+                let c = queues[r].pop_front().expect("MPI: a result from a rank that was sent no chunk");
+                let len = status.count(f64::equivalent_datatype()) as usize;
+                recv.resize(len.max(HEAD), 0.0);
+                msg.matched_receive_into(&mut recv[..len]);
+                assert_eq!(recv[0] as u64, c.seq, "MPI: rank {r} answered chunk {} where {} was expected", recv[0], c.seq);
                 let tl = &mut tally[r];
+                tl.eval_seconds += recv[2];
+                tl.comm_seconds += recv[3];
+                if c.taken {
+                    continue; // rank 0 evaluated it: the worker skipped it, or its copy is dropped
+                }
+                let k = c.range.len();
+                assert_eq!(len, HEAD + k * (1 + b.nb), "MPI: rank {r} sent a result of the wrong size");
+                // SAFETY: `c` came from `claims`, which hands out each range once,
+                // and rank 0 never took it back.
+                let (lp, bl) = unsafe { b.out.chunk(c.range) };
+                lp.copy_from_slice(&recv[HEAD..HEAD + k]);
+                bl.copy_from_slice(&recv[HEAD + k..len]);
+                waiting -= 1;
                 tl.evaluations += k as u64;
-                tl.failures += recv[0] as u64;
-                tl.eval_seconds += recv[1];
-                tl.comm_seconds += recv[2];
-                tl.thread_seconds += recv[1] * threads[r].min(k) as f64;
+                tl.failures += recv[1] as u64;
+                tl.thread_seconds += recv[2] * threads[r].min(k) as f64;
                 if !coarse {
-                    refill(r, &mut queue[r], &mut outstanding, None);
+                    refill(r, &mut queues[r], &mut next_seq[r], &mut waiting, QUEUE_DEPTH, None);
                 }
             }
             me.comm_seconds += t.elapsed().as_secs_f64();
-            // One point of rank 0's own share.
+            // One point of rank 0's own share, or of a chunk it took back.
             if mine.is_empty() {
                 mine = b.claims.claim_one().unwrap_or(0..0);
+            }
+            if mine.is_empty() && waiting > 0 {
+                if let Some((r, i)) = take_back(queues, weights, speed0) {
+                    let c = &mut queues[r][i];
+                    c.taken = true;
+                    waiting -= 1;
+                    let t = Instant::now();
+                    world.process_at_rank(r as Rank).send_with_tag(&[c.seq as f64][..], TAG_CANCEL);
+                    me.comm_seconds += t.elapsed().as_secs_f64();
+                    mine = c.range.clone();
+                    me.taken_back += 1;
+                }
             }
             if !mine.is_empty() {
                 let t = Instant::now();
@@ -522,7 +688,7 @@ fn coordinate(
                 mine.start += 1;
                 continue;
             }
-            if outstanding == 0 {
+            if waiting == 0 {
                 break;
             }
             if got {
@@ -531,10 +697,34 @@ fn coordinate(
             idle.pause();
         }
         for q in sent {
-            q.wait(); // already delivered: every chunk's result is in
+            // Delivered, or about to be: every worker has answered the chunks ahead
+            // of any that is still unreceived (taken back), and receives it next.
+            q.wait();
         }
     });
     me
+}
+
+/// The chunk rank 0 should take back, as (rank, index in its queue): of the
+/// workers with a chunk waiting behind the one they work on, the one that would
+/// finish its queue last, provided rank 0 (one thread, relative speed `speed0`)
+/// finishes that chunk before the worker would finish its queue.
+fn take_back(queues: &[VecDeque<Sent>], weights: &[f64], speed0: f64) -> Option<(usize, usize)> {
+    let mut best: Option<(f64, usize, usize)> = None;
+    for (r, q) in queues.iter().enumerate().skip(1) {
+        let open: Vec<usize> = (0..q.len()).filter(|&i| !q[i].taken).collect();
+        if open.len() < 2 {
+            continue; // the only open chunk is (probably) being evaluated
+        }
+        let last = open[open.len() - 1];
+        let queued: usize = open.iter().map(|&i| q[i].range.len()).sum();
+        let finish_r = queued as f64 / weights[r].max(1e-12);
+        let finish_0 = q[last].range.len() as f64 / speed0.max(1e-12);
+        if finish_0 < finish_r && best.is_none_or(|(f, _, _)| finish_r > f) {
+            best = Some((finish_r, r, last));
+        }
+    }
+    best.map(|(_, r, i)| (r, i))
 }
 
 impl Executor for MpiExecutor {
@@ -550,19 +740,22 @@ impl Executor for MpiExecutor {
         let s = &mut *guard;
         let est = self.local.ns_per_eval();
         let min = dynamic::min_chunk(est);
-        if self.size == 1 || n <= min {
+        if self.size == 1 || (n <= min && !self.static_blocks) {
             let stats = self.evaluate_alone(s, density, points, ln_probs, blobs);
             s.totals += stats;
+            let work = n as f64 * self.local.ns_per_eval() * 1e-9;
+            self.observe(s, dynamic::BatchSample { points: n, wall: stats.eval_seconds, work, shared: false });
             return stats;
         }
 
         let t0 = Instant::now();
         let threads = self.threads_by_rank();
-        let weights = speed_weights(&s.ranks, &threads);
+        let weights =
+            if self.static_blocks { threads.iter().map(|&t| t as f64).collect() } else { speed_weights(&s.ranks, &threads) };
         let total_weight: f64 = weights.iter().sum();
         let claims = Claims::weighted(n, total_weight, min);
         // Cheap batches: one message per worker (as a scatter would), no more.
-        let coarse = est > 0.0 && n as f64 * est / total_weight < COARSE_NS;
+        let coarse = self.static_blocks || (est > 0.0 && n as f64 * est / total_weight < COARSE_NS);
         let out = Disjoint::new(ln_probs, blobs);
         let batch = Batch { density, points, dim, nb, claims: &claims, out: &out };
         let (helper_ns, helper_fail, helper_evals) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
@@ -584,10 +777,11 @@ impl Executor for MpiExecutor {
                     helper_evals.fetch_add(evals, Ordering::Relaxed);
                 });
             }
-            coordinate(&batch, &threads, &weights, coarse, &mut s.recv, &mut tally)
+            coordinate(&batch, &threads, &weights, coarse, &mut s.recv, &mut tally, &mut s.queues, &mut s.next_seq)
         });
         let wall = t0.elapsed().as_secs_f64();
 
+        s.taken_back += me.taken_back;
         let busy0 = helper_ns.into_inner() as f64 * 1e-9 + me.eval_seconds;
         let eval0 = busy0 / threads[0] as f64;
         let comm0 = me.comm_seconds.min(wall - eval0).max(0.0);
@@ -612,6 +806,7 @@ impl Executor for MpiExecutor {
         let stats =
             EvalStats { failures, eval_seconds: eval0, comm_seconds: comm0, wait_seconds: (wall - eval0 - comm0).max(0.0) };
         s.totals += stats;
+        self.observe(s, dynamic::BatchSample { points: n, wall, work: thread_seconds, shared: true });
         stats
     }
 
@@ -625,6 +820,8 @@ impl Executor for MpiExecutor {
 pub struct WorkerReport {
     /// Chunks (pieces of batches) served.
     pub chunks: u64,
+    /// Of which skipped: rank 0 took them back before this rank started them.
+    pub skipped: u64,
     /// Points evaluated.
     pub evaluations: u64,
     /// Of which failed (−∞).
@@ -667,6 +864,15 @@ pub fn run_worker(density: &dyn LogDensity, local: &RayonExecutor) -> Result<Wor
     let mut pauses = worker_pauses();
     let (mut pts, mut lp, mut bl, mut send) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut last_send = 0.0;
+    // Chunks are numbered as rank 0 numbers them: in the order they arrive.
+    let mut seq: u64 = 0;
+    // Chunks rank 0 took back (numbers not yet reached are kept).
+    let mut cancelled: Vec<u64> = Vec::new();
+    let take_cancel = |msg: mpi::point_to_point::Message, cancelled: &mut Vec<u64>| {
+        let mut c = [0.0f64; 1];
+        msg.matched_receive_into(&mut c[..]);
+        cancelled.push(c[0] as u64);
+    };
     loop {
         let tw = Instant::now();
         let (msg, status) = loop {
@@ -683,28 +889,49 @@ pub fn run_worker(density: &dyn LogDensity, local: &RayonExecutor) -> Result<Wor
                 msg.matched_receive_into(&mut none[..]);
                 break;
             }
+            TAG_CANCEL => {
+                take_cancel(msg, &mut cancelled); // for a chunk already evaluated: pruned below
+                continue;
+            }
             TAG_WORK => {}
             t => return Err(Error::Mpi(format!("worker {}: unexpected message (tag {t}) from rank 0", world.rank()))),
         }
+        let this = seq;
+        seq += 1;
         let len = status.count(f64::equivalent_datatype()) as usize;
         let k = len / dim.max(1);
         let t0 = Instant::now();
         pts.resize(len, 0.0);
         msg.matched_receive_into(&mut pts[..]);
+        // Was this chunk taken back while it waited? (Cancels overtake the chunks
+        // queued behind this one: this probe matches only them.)
+        while let Some((m, _)) = root.immediate_matched_probe_with_tag(TAG_CANCEL) {
+            take_cancel(m, &mut cancelled);
+        }
+        cancelled.retain(|&c| c >= this);
+        let skip = cancelled.iter().position(|&c| c == this).map(|i| cancelled.swap_remove(i)).is_some();
         let t1 = Instant::now();
-        lp.resize(k, 0.0);
-        bl.resize(k * nb, 0.0);
-        let fails = local.evaluate_local(density, &pts, &mut lp, &mut bl);
+        let (fails, eval_s) = if skip || k == 0 {
+            lp.clear();
+            bl.clear();
+            (0, 0.0)
+        } else {
+            lp.resize(k, 0.0);
+            bl.resize(k * nb, 0.0);
+            let f = local.evaluate_local(density, &pts, &mut lp, &mut bl);
+            (f, t1.elapsed().as_secs_f64())
+        };
         let t2 = Instant::now();
-        let (recv_s, eval_s) = ((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64());
+        let recv_s = (t1 - t0).as_secs_f64();
         send.clear();
-        send.extend_from_slice(&[fails as f64, eval_s, recv_s + last_send]);
+        send.extend_from_slice(&[this as f64, fails as f64, eval_s, recv_s + last_send]);
         send.extend_from_slice(&lp);
         send.extend_from_slice(&bl);
         root.send_with_tag(&send[..], TAG_RESULT);
         last_send = t2.elapsed().as_secs_f64();
         report.chunks += 1;
-        report.evaluations += k as u64;
+        report.skipped += skip as u64;
+        report.evaluations += if skip { 0 } else { k as u64 };
         report.failures += fails;
         report.eval_seconds += eval_s;
         report.mpi_seconds += recv_s + last_send;

@@ -10,8 +10,9 @@ use hdf5::types::VarLenUnicode;
 use hdf5::{Dataset, File, Group, H5Type, Location};
 use ndarray_h5::{s, ArrayView2, ArrayView3, Ix2, Ix3};
 
-use super::{ChainMeta, ChainStorage, FORMAT_VERSION};
+use super::{ChainMeta, ChainStorage, RankTimesSource, FORMAT_VERSION, RANK_TIME_COLUMNS};
 use crate::error::{Error, Result};
+use crate::executor::RankStats;
 use crate::sampler::moves::MoveState;
 use crate::sampler::rng::{rng_from_words, rng_to_words};
 use crate::sampler::{Chain, SamplerState};
@@ -366,6 +367,7 @@ pub struct HdfSink {
     n_ckpt: u64,
     /// The file length [`keep_margin`] last set (0: none yet).
     reserved: u64,
+    rank_times: Option<RankTimesSource>,
 }
 
 impl HdfSink {
@@ -406,6 +408,7 @@ impl HdfSink {
             ckpt_seconds: 0.0,
             n_ckpt: 0,
             reserved: 0,
+            rank_times: None,
         };
         let mut build = || -> Result<()> {
             let f = create_file(&tmp).map_err(h5(path, "cannot create"))?;
@@ -416,6 +419,7 @@ impl HdfSink {
             resize_rows(&g, (meta.n_steps_target / meta.thin.max(1) as u64) as usize).map_err(&e)?;
             let c = f.create_group("climcal").map_err(&e)?;
             write_meta(&c, meta).map_err(&e)?;
+            create_rank_times(&c, meta.ranks).map_err(&e)?;
             f.flush().map_err(&e)?;
             drop((c, g));
             f.close().map_err(&e)?;
@@ -476,6 +480,7 @@ impl HdfSink {
             ckpt_seconds: point.meta.checkpoint_seconds,
             n_ckpt: point.meta.n_checkpoints,
             reserved: 0,
+            rank_times: None,
         };
         Ok((sink, point))
     }
@@ -505,6 +510,11 @@ impl HdfSink {
         set_attr(&c, "ranks", &(ranks as i64)).map_err(&e)?;
         set_attr(&c, "threads", &(threads as i64)).map_err(&e)?;
         set_attr(&c, "n_steps_target", &n_steps_target).map_err(&e)?;
+        // Files written before per-rank times were stored get the dataset here,
+        // and a resume on another layout its rows, before the run's first
+        // checkpoint (so that checkpoints of a live file never create objects).
+        create_rank_times(&c, ranks).map_err(&e)?;
+        resize_rank_times(&c, ranks).map_err(&e)?;
         f.flush().map_err(&e)?;
         // The rows the run will commit, placed now (the datasets allocate their
         // chunks early): checkpoints then write rows into space the file already
@@ -533,6 +543,14 @@ impl HdfSink {
         }
         drop((c, g));
         f.close().map_err(&e)
+    }
+
+    /// Store the figures `source` returns (per MPI rank: evaluations, failures,
+    /// evaluating / communicating / waiting seconds of this run so far) at every
+    /// checkpoint, in `climcal/rank_times` and rank 0's in the attrs
+    /// `eval_seconds`, `comm_seconds`, `wait_seconds`.
+    pub fn record_rank_times(&mut self, source: RankTimesSource) {
+        self.rank_times = Some(source);
     }
 
     fn commit(&mut self, rows: Option<(&Chain, Range<usize>)>, state: &SamplerState) -> Result<()> {
@@ -628,6 +646,11 @@ impl HdfSink {
         set_attr(&c, "wall_seconds", &(self.wall_before + self.started.elapsed().as_secs_f64())).map_err(&e)?;
         set_attr(&c, "checkpoint_seconds", &self.ckpt_seconds).map_err(&e)?;
         set_attr(&c, "n_checkpoints", &self.n_ckpt).map_err(&e)?;
+        if let Some(src) = &self.rank_times {
+            if c.link_exists("rank_times") {
+                write_rank_times(&c, &(src.0)()).map_err(&e)?;
+            }
+        }
         set_attr(&g, "iteration", &(r1 as i64)).map_err(&e)?;
         f.flush().map_err(&e)?;
         reserve()?;
@@ -913,6 +936,92 @@ pub fn write_chain(path: &Path, chain: &Chain, meta: Option<&ChainMeta>) -> Resu
     f.close().map_err(&e)
 }
 
+/// The `climcal/rank_times` dataset (one row per rank, zeros until a run reports)
+/// and the rank-0 time attributes, unless the file has them. Its chunk holds at
+/// least 64 ranks and is allocated at creation, so that checkpoints write into
+/// space the file already has (no chunk is placed while readers may be reading).
+fn create_rank_times(c: &Group, ranks: usize) -> hdf5::Result<()> {
+    if !c.link_exists("rank_times") {
+        let w = RANK_TIME_COLUMNS.len();
+        let ds = c
+            .new_dataset::<f64>()
+            .chunk((ranks.max(64), w))
+            .shape((ranks.max(1).., w))
+            .alloc_time(Some(AllocTime::Early))
+            .create("rank_times")?;
+        ds.write_raw(&vec![0.0f64; ranks.max(1) * w])?;
+        set_str_attr(&ds, "columns", &RANK_TIME_COLUMNS.join(","))?;
+    }
+    for k in ["eval_seconds", "comm_seconds", "wait_seconds"] {
+        if c.attr(k).is_err() {
+            set_attr(c, k, &0.0f64)?;
+        }
+    }
+    Ok(())
+}
+
+/// Give `climcal/rank_times` one row per rank (before a run: a resume on another
+/// layout).
+fn resize_rank_times(c: &Group, ranks: usize) -> hdf5::Result<()> {
+    let ds = c.dataset("rank_times")?;
+    if ds.shape().first() != Some(&ranks.max(1)) {
+        ds.resize((ranks.max(1), RANK_TIME_COLUMNS.len()))?;
+        ds.write_raw(&vec![0.0f64; ranks.max(1) * RANK_TIME_COLUMNS.len()])?;
+    }
+    Ok(())
+}
+
+/// Write one row per rank into `climcal/rank_times` (resized to the rank count)
+/// and rank 0's split into the group's time attributes.
+fn write_rank_times(c: &Group, ranks: &[RankStats]) -> hdf5::Result<()> {
+    let n = ranks.len();
+    let w = RANK_TIME_COLUMNS.len();
+    let flat: Vec<f64> = ranks
+        .iter()
+        .flat_map(|r| [r.evaluations as f64, r.failures as f64, r.eval_seconds, r.comm_seconds, r.wait_seconds])
+        .collect();
+    let ds = c.dataset("rank_times")?;
+    if ds.shape().first() != Some(&n) {
+        ds.resize((n, w))?; // only when the layout was not announced (set_run_info)
+    }
+    if n > 0 {
+        ds.write_slice(ArrayView2::from_shape((n, w), &flat).expect("shape"), s![0..n, ..])?;
+    }
+    if let Some(r0) = ranks.first() {
+        set_attr(c, "eval_seconds", &r0.eval_seconds)?;
+        set_attr(c, "comm_seconds", &r0.comm_seconds)?;
+        set_attr(c, "wait_seconds", &r0.wait_seconds)?;
+    }
+    Ok(())
+}
+
+/// The per-rank figures stored in `climcal/rank_times` (see
+/// [`HdfSink::record_rank_times`]), rank 0 first; `None` when the file has none
+/// (a run without MPI, or a file from before they were stored).
+pub fn read_rank_times(path: &Path) -> Option<Vec<RankStats>> {
+    let f = File::open(path).ok()?;
+    let ds = f.group("climcal").ok()?.dataset("rank_times").ok()?;
+    let shape = ds.shape();
+    if shape.len() != 2 || shape[0] == 0 || shape[1] != RANK_TIME_COLUMNS.len() {
+        return None;
+    }
+    let v = ds.read_raw::<f64>().ok()?;
+    if v.iter().all(|&x| x == 0.0) {
+        return None; // a run without MPI: nothing was reported
+    }
+    let rows = v
+        .chunks_exact(RANK_TIME_COLUMNS.len())
+        .map(|r| RankStats {
+            evaluations: r[0] as u64,
+            failures: r[1] as u64,
+            eval_seconds: r[2],
+            comm_seconds: r[3],
+            wait_seconds: r[4],
+        })
+        .collect();
+    Some(rows)
+}
+
 /// Record how the last run's evaluation time split (attrs `eval_seconds`,
 /// `comm_seconds`, `wait_seconds` of group `climcal`; see
 /// [`crate::executor::EvalStats`]), for `climcal info`. Added for MPI runs.
@@ -933,7 +1042,9 @@ pub fn read_eval_times(path: &Path) -> Option<[f64; 3]> {
     let f = File::open(path).ok()?;
     let c = f.group("climcal").ok()?;
     let g = |k: &str| get_attr::<f64>(&c, k).ok();
-    Some([g("eval_seconds")?, g("comm_seconds")?, g("wait_seconds")?])
+    let t = [g("eval_seconds")?, g("comm_seconds")?, g("wait_seconds")?];
+    // New files carry the attributes from the start, zero until an MPI run fills them.
+    t.iter().any(|&v| v != 0.0).then_some(t)
 }
 
 #[cfg(test)]

@@ -11,8 +11,11 @@
 //!   `blobs (rows, nwalkers, n_blobs)`.
 //! - group `climcal`: attrs `format_version`, `crate_version`, `seed`, `thin`,
 //!   `n_steps_target`, `model`, `config_toml`, `config_dir`, `fingerprint`,
-//!   `ranks`, `threads`, `wall_seconds`, `checkpoint_seconds`, `n_checkpoints`;
-//!   datasets `param_names`, `units`, `priors` (JSON), `transforms`, `blob_names`,
+//!   `ranks`, `threads`, `wall_seconds`, `checkpoint_seconds`, `n_checkpoints`,
+//!   `eval_seconds`, `comm_seconds`, `wait_seconds` (rank 0's split of the last
+//!   run); datasets `rank_times (ranks, 5)` (per MPI rank of the last run:
+//!   evaluations, failures, evaluating / communicating / waiting seconds, updated
+//!   at every checkpoint; see [`RankTimesSource`]), `param_names`, `units`, `priors` (JSON), `transforms`, `blob_names`,
 //!   `derived_names`, `derived_units`, `derived_descriptions` (the derived
 //!   quantities of [`crate::derived`], stored as the last blob columns);
 //!   and two state slots `state0`/`state1` (attrs `valid`, `serial`, `rows`,
@@ -61,12 +64,30 @@ pub mod hdf;
 pub mod projection;
 
 #[cfg(feature = "hdf5")]
-pub use hdf::{read_chain, read_eval_times, read_resume, set_eval_times, write_chain, HdfSink, ResumePoint};
+pub use hdf::{read_chain, read_eval_times, read_rank_times, read_resume, set_eval_times, write_chain, HdfSink, ResumePoint};
 
 #[cfg(not(feature = "hdf5"))]
 mod nohdf;
 #[cfg(not(feature = "hdf5"))]
-pub use nohdf::{read_chain, read_eval_times, read_resume, set_eval_times, write_chain, HdfSink, ResumePoint};
+pub use nohdf::{read_chain, read_eval_times, read_rank_times, read_resume, set_eval_times, write_chain, HdfSink, ResumePoint};
+
+/// Where a chain-file sink gets the per-rank figures it stores at each
+/// checkpoint (`climcal/rank_times`): on rank 0 of an MPI run, the coordinator's
+/// executor ([`crate::executor::mpi::MpiExecutor::rank_stats`]). The workers never
+/// touch the file; rank 0 already holds their figures (they come with each result).
+/// Timings are not part of the chain: the determinism tests compare the `mcmc`
+/// datasets, never these.
+#[derive(Clone)]
+pub struct RankTimesSource(pub std::sync::Arc<dyn Fn() -> Vec<crate::executor::RankStats> + Send + Sync>);
+
+impl std::fmt::Debug for RankTimesSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RankTimesSource(..)")
+    }
+}
+
+/// Columns of `climcal/rank_times`, one row per MPI rank (rank 0 first).
+pub const RANK_TIME_COLUMNS: [&str; 5] = ["evaluations", "failures", "eval_seconds", "comm_seconds", "wait_seconds"];
 
 /// Version of the `climcal` group layout.
 pub const FORMAT_VERSION: u32 = 1;

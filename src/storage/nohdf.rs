@@ -52,6 +52,7 @@ impl HdfSink {
     pub fn set_run_info(&self, _ranks: usize, _threads: usize, _n_steps_target: u64) -> Result<()> {
         unsupported(&self.path)
     }
+    pub fn record_rank_times(&mut self, _source: super::RankTimesSource) {}
 }
 
 impl ChainStorage for HdfSink {
@@ -80,6 +81,10 @@ pub fn write_chain(path: &Path, _chain: &Chain, _meta: Option<&ChainMeta>) -> Re
 }
 /// Without the `hdf5` feature there are no stored timings.
 pub fn read_eval_times(_path: &Path) -> Option<[f64; 3]> {
+    None
+}
+/// Without the `hdf5` feature there are no stored timings.
+pub fn read_rank_times(_path: &Path) -> Option<Vec<crate::executor::RankStats>> {
     None
 }
 /// Fails: needs the `hdf5` feature.

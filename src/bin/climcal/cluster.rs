@@ -53,23 +53,38 @@ pub fn coordinator_executor(threads: Option<usize>, cfg: &RunConfig, tag: &str) 
     Ok(exec)
 }
 
-/// Rank 0, after the run: store the evaluating/communicating/waiting split.
+/// Rank 0: where a chain-file sink gets the per-rank evaluating / communicating /
+/// waiting figures it stores at each checkpoint (`None` without MPI). Holds the
+/// executor weakly, so the sink never keeps the workers from being released.
+pub fn rank_times_source() -> Option<climcal::storage::RankTimesSource> {
+    let guard = EXECUTOR.lock().unwrap_or_else(|e| e.into_inner());
+    let weak = Arc::downgrade(guard.as_ref()?);
+    Some(climcal::storage::RankTimesSource(Arc::new(move || weak.upgrade().map(|e| e.rank_stats()).unwrap_or_default())))
+}
+
+/// Rank 0, after the run: log the evaluating/communicating/waiting split per rank
+/// (the chain file got it at every checkpoint, see [`rank_times_source`]).
 pub fn record_times(out: &Path) -> Result<()> {
     let guard = EXECUTOR.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(exec) = guard.as_ref() {
-        let t = exec.totals();
-        let by_rank: Vec<String> =
-            exec.rank_stats().iter().enumerate().map(|(r, s)| format!("{r}:{}/{}", s.failures, s.evaluations)).collect();
+        let by_rank: Vec<String> = exec
+            .rank_stats()
+            .iter()
+            .enumerate()
+            .map(|(r, s)| {
+                format!(
+                    "rank {r}: {} evaluated ({} failed), evaluating {:.3} s, communicating {:.3} s, waiting {:.3} s",
+                    s.evaluations, s.failures, s.eval_seconds, s.comm_seconds, s.wait_seconds
+                )
+            })
+            .collect();
         tracing::info!(
-            "MPI: {} ranks × {} threads: rank 0 evaluating {:.3} s, communicating {:.3} s, waiting {:.3} s; failed/evaluated by rank {}",
+            "MPI: {} ranks × {} threads ({}): {}",
             exec.ranks(),
             exec.info().threads_per_rank,
-            t.eval_seconds,
-            t.comm_seconds,
-            t.wait_seconds,
-            by_rank.join(" ")
+            out.display(),
+            by_rank.join("; ")
         );
-        climcal::storage::set_eval_times(out, &t)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use clap::Args;
 use climcal::derived::DerivedTable;
 use climcal::diagnostics::quantile;
 use climcal::error::Result;
+use climcal::executor::RankStats;
 use climcal::sampler::Chain;
 use climcal::storage::read_chain;
 
@@ -59,6 +60,7 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
         Some((dc, du)) => column_stats(&dc, discard, &du),
         None => Vec::new(),
     };
+    let rank_times = climcal::storage::read_rank_times(&a.file);
     if a.json {
         let j = serde_json::json!({
             "file": a.file.display().to_string(),
@@ -80,6 +82,7 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
             "acceptance_min": acc_min,
             "acceptance_max": acc_max,
             "failures": chain.failures(),
+            "rank_times": rank_times.as_ref().map(|rt| rank_times_json(rt)),
             "converged": converged,
             "reasons": reasons,
         });
@@ -146,6 +149,9 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
             .map(|[e, c, w]| format!("; last run: evaluating {e:.3} s, communicating {c:.3} s, waiting {w:.3} s (rank 0)"))
             .unwrap_or_default();
         println!("layout: {} MPI rank(s) × {} thread(s) per rank{times}", m.ranks, m.threads);
+        if let Some(rt) = &rank_times {
+            print_rank_times(rt);
+        }
     }
     if converged {
         println!("converged: yes (R-hat < 1.1 and N > 50 τ for every parameter)");
@@ -156,6 +162,38 @@ pub(crate) fn cmd_info(a: InfoArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last run's split per MPI rank, as shares of each rank's time in batches.
+fn print_rank_times(rt: &[RankStats]) {
+    println!("  per rank (last run)  evaluations   evaluating    communicating  waiting");
+    for (r, s) in rt.iter().enumerate() {
+        let total = (s.eval_seconds + s.comm_seconds + s.wait_seconds).max(1e-300);
+        let cell = |v: f64| format!("{v:.3} s {:>3.0} %", 100.0 * v / total);
+        println!(
+            "  rank {r:<15} {:>11}   {:<13} {:<14} {}",
+            s.evaluations,
+            cell(s.eval_seconds),
+            cell(s.comm_seconds),
+            cell(s.wait_seconds)
+        );
+    }
+}
+
+fn rank_times_json(rt: &[RankStats]) -> serde_json::Value {
+    rt.iter()
+        .enumerate()
+        .map(|(r, s)| {
+            serde_json::json!({
+                "rank": r,
+                "evaluations": s.evaluations,
+                "failures": s.failures,
+                "eval_seconds": s.eval_seconds,
+                "comm_seconds": s.comm_seconds,
+                "wait_seconds": s.wait_seconds,
+            })
+        })
+        .collect()
 }
 
 /// Mean, sd, 5/50/95 %, R-hat, bulk ESS and τ (in steps) of every column of `chain`

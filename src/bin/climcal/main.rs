@@ -328,6 +328,10 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     meta.ranks = info.ranks;
     meta.threads = info.threads_per_rank;
     let mut sink = HdfSink::create(&out, &meta, &state, n_blobs, a.force)?;
+    #[cfg(feature = "mpi")]
+    if let Some(src) = cluster::rank_times_source() {
+        sink.record_rank_times(src);
+    }
     tracing::info!(
         "run {}: model '{}', {} parameters, {} walkers, {} steps, seed {seed} → {}",
         a.config.display(),
@@ -405,6 +409,10 @@ fn cmd_resume(a: ResumeArgs) -> Result<ExitCode> {
     }
     sampler.check_run_memory(steps, &opts)?;
     let (mut sink, point) = HdfSink::open_resume(file)?;
+    #[cfg(feature = "mpi")]
+    if let Some(src) = cluster::rank_times_source() {
+        sink.record_rank_times(src);
+    }
     let mut state = point.state;
     sink.set_run_info(info.ranks, info.threads_per_rank, state.iteration + steps)?;
     if steps == 0 {
