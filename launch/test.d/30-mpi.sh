@@ -199,7 +199,8 @@ if [ "$rc" == 2 ]; then echo "  ok   bad run file: exit 2"; else echo "  FAIL ba
 
 echo "-- an external program as the model under mpirun (timeouts where it hangs): same data, same failures"
 mkdir -p "$TMP/cmd" && cp tests/data/toy_linear.csv tests/data/toy_command.toml tests/data/toy_command_model.sh "$TMP/cmd/"
-failures() { "$CLI" info "$1" --json | grep -o '"failures": *[0-9]*' | grep -o '[0-9]*$'; }
+# The run's total (top level of the JSON; rank_times rows carry their own "failures").
+failures() { "$CLI" info "$1" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["failures"])'; }
 run cmd_ref 120 "$CLI" run "$TMP/cmd/toy_command.toml" -o "$TMP/cmd/ref.h5" -q
 run cmd_n2 120 "${MPIRUN[@]}" -n 2 "$CLI" run "$TMP/cmd/toy_command.toml" -o "$TMP/cmd/n2.h5" -q --threads 1
 f_ref=$(failures "$TMP/cmd/ref.h5" || echo missing); f_n2=$(failures "$TMP/cmd/n2.h5" || echo missing)

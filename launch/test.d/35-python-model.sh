@@ -20,7 +20,8 @@ trap 'rm -rf "$TMP"' EXIT
 cp tests/data/toy_python.toml tests/data/toy_python_model.py tests/data/toy_linear.csv "$TMP/"
 fail=0
 data() { h5dump -d mcmc/chain -d mcmc/log_prob "$1" | tail -n +2; }
-failures() { "$CLI" info "$1" --json | grep -o '"failures": *[0-9]*' | grep -o '[0-9]*$'; }
+# The run's total (top level of the JSON; rank_times rows carry their own "failures").
+failures() { "$CLI" info "$1" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["failures"])'; }
 iteration() { h5dump -a mcmc/iteration "$1" 2>/dev/null | grep -A1 "DATA {" | tail -1 | sed -E 's/.*: *([0-9]+).*/\1/' || true; }
 workers() { { pgrep -f "climcal's Python-model worker" || true; } | wc -l; }
 run() { # name timeout command...
