@@ -5,7 +5,9 @@
 //!
 //! - group `mcmc`, as emcee's `HDFBackend` writes it: attrs `version`, `nwalkers`,
 //!   `ndim`, `iteration` (rows stored; the commit point), `has_blobs`; datasets
-//!   `chain (rows, nwalkers, ndim)`, `log_prob (rows, nwalkers)`, `accepted
+//!   `chain (rows, nwalkers, ndim)`, `log_prob (rows, nwalkers)` (a run places
+//!   the rows it will commit when it starts, as emcee's backend grows its
+//!   datasets before sampling: rows past `iteration` are zeros), `accepted
 //!   (nwalkers)` (float64, as emcee; scaled by rows/steps when thinned so that
 //!   emcee's `accepted / iteration` is the acceptance fraction) and
 //!   `blobs (rows, nwalkers, n_blobs)`.
