@@ -7,13 +7,15 @@
 //! acceptance draws and the move's tuning state (DIME, Gaussian `sequential`)
 //! are Rust; Python is called once per set of the split (once per step for a
 //! Gaussian move) with the proposals, to return their log-probabilities.
+//! `run` makes many steps in one call and fills the chain rows as well (what
+//! `run_mcmc` uses for one built-in move without blobs).
 //!
 //! Random numbers: each call gets a 64-bit `seed` (drawn by the Python sampler
 //! from its numpy `RandomState`, so `random_state` alone fixes what follows, as
 //! in emcee) and draws for walker `k` from `walker_rng(seed, k)`, in the order
 //! of the core's general step (`moves::step`).
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use rand::Rng;
@@ -73,15 +75,98 @@ impl PyEmceeMove {
         log_prob: PyReadonlyArray1<'py, f64>,
         evaluate: Bound<'py, PyAny>,
     ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<bool>>)> {
-        let shape = coords.shape();
-        let (nw, dim) = (shape[0], shape[1]);
-        if log_prob.len() != nw {
-            return Err(PyValueError::new_err(format!("log_prob has {} entries for {nw} walkers", log_prob.len())));
+        let (nw, dim, mut positions, mut ln_probs) = take_state(&coords, &log_prob)?;
+        self.spec.proposal().validate(nw, dim).py()?;
+        let mut accepted = vec![false; nw];
+        self.step(py, seed, nw, dim, &mut positions, &mut ln_probs, &evaluate, &mut accepted)?;
+        let pos = PyArray1::from_vec(py, positions).reshape([nw, dim])?;
+        Ok((pos, PyArray1::from_vec(py, ln_probs), PyArray1::from_vec(py, accepted)))
+    }
+
+    /// `seeds.len()` steps (one seed each), keeping every `thin_by`-th step:
+    /// returns the kept positions `(n_kept, nwalkers, ndim)`, log-probabilities
+    /// `(n_kept, nwalkers)` and acceptance masks `(n_kept, nwalkers)`, and the
+    /// final positions and log-probabilities. The chain rows are filled here,
+    /// so Python is called only for the log-probabilities.
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
+    fn run<'py>(
+        &mut self,
+        py: Python<'py>,
+        seeds: PyReadonlyArray1<'py, i64>,
+        coords: PyReadonlyArray2<'py, f64>,
+        log_prob: PyReadonlyArray1<'py, f64>,
+        evaluate: Bound<'py, PyAny>,
+        thin_by: usize,
+    ) -> PyResult<(
+        Bound<'py, PyArray3<f64>>,
+        Bound<'py, PyArray2<f64>>,
+        Bound<'py, PyArray2<bool>>,
+        Bound<'py, PyArray2<f64>>,
+        Bound<'py, PyArray1<f64>>,
+    )> {
+        let (nw, dim, mut positions, mut ln_probs) = take_state(&coords, &log_prob)?;
+        self.spec.proposal().validate(nw, dim).py()?;
+        let thin_by = thin_by.max(1);
+        let seeds = seeds.as_slice()?;
+        let n_kept = seeds.len() / thin_by;
+        let mut chain = Vec::with_capacity(n_kept * nw * dim);
+        let mut lps = Vec::with_capacity(n_kept * nw);
+        let mut acc = Vec::with_capacity(n_kept * nw);
+        let mut accepted = vec![false; nw];
+        for (i, &seed) in seeds.iter().enumerate() {
+            accepted.iter_mut().for_each(|a| *a = false);
+            self.step(py, seed as u64, nw, dim, &mut positions, &mut ln_probs, &evaluate, &mut accepted)?;
+            if (i + 1) % thin_by == 0 {
+                chain.extend_from_slice(&positions);
+                lps.extend_from_slice(&ln_probs);
+                acc.extend_from_slice(&accepted);
+            }
         }
+        Ok((
+            PyArray1::from_vec(py, chain).reshape([n_kept, nw, dim])?,
+            PyArray1::from_vec(py, lps).reshape([n_kept, nw])?,
+            PyArray1::from_vec(py, acc).reshape([n_kept, nw])?,
+            PyArray1::from_vec(py, positions).reshape([nw, dim])?,
+            PyArray1::from_vec(py, ln_probs),
+        ))
+    }
+
+    /// The move's name as emcee spells its class.
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.spec.name()
+    }
+}
+
+/// Positions and log-probabilities as vectors, with their shape checked.
+fn take_state(
+    coords: &PyReadonlyArray2<'_, f64>,
+    log_prob: &PyReadonlyArray1<'_, f64>,
+) -> PyResult<(usize, usize, Vec<f64>, Vec<f64>)> {
+    let shape = coords.shape();
+    let (nw, dim) = (shape[0], shape[1]);
+    if log_prob.len() != nw {
+        return Err(PyValueError::new_err(format!("log_prob has {} entries for {nw} walkers", log_prob.len())));
+    }
+    Ok((nw, dim, coords.as_array().iter().copied().collect(), log_prob.as_array().iter().copied().collect()))
+}
+
+impl PyEmceeMove {
+    /// One step on `positions`/`ln_probs` in place (the draws of walker `k`
+    /// from `walker_rng(seed, k)`, in the order of the core's `moves::step`).
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        py: Python<'_>,
+        seed: u64,
+        nw: usize,
+        dim: usize,
+        positions: &mut [f64],
+        ln_probs: &mut [f64],
+        evaluate: &Bound<'_, PyAny>,
+        accepted: &mut [bool],
+    ) -> PyResult<()> {
         let proposal = self.spec.proposal();
-        proposal.validate(nw, dim).py()?;
-        let mut positions: Vec<f64> = coords.as_array().iter().copied().collect();
-        let mut ln_probs: Vec<f64> = log_prob.as_array().iter().copied().collect();
         let mut rngs = walker_rngs(seed, nw);
         let sets: Vec<Vec<usize>> = match proposal.layout() {
             Layout::All => vec![(0..nw).collect()],
@@ -91,19 +176,14 @@ impl PyEmceeMove {
                 (0..nsplits).map(|s| (0..nw).filter(|&k| labels[k] == s).collect()).collect()
             }
         };
-        let mut accepted = vec![false; nw];
-        let mut q = Vec::new();
-        let mut factors = Vec::new();
         for s in 0..sets.len() {
             let active = &sets[s];
             let complement: Vec<Vec<usize>> = (0..sets.len()).filter(|&j| j != s).map(|j| sets[j].clone()).collect();
             let n = active.len();
-            q.clear();
-            q.resize(n * dim, 0.0);
-            factors.clear();
-            factors.resize(n, 0.0);
+            let mut q = vec![0.0; n * dim];
+            let mut factors = vec![0.0; n];
             {
-                let ctx = Ctx { positions: &positions, ln_probs: &ln_probs, n_walkers: nw, dim };
+                let ctx = Ctx { positions, ln_probs, n_walkers: nw, dim };
                 proposal.propose(&mut self.tuning, &ctx, active, &complement, &mut rngs, &mut q, &mut factors).py()?;
             }
             let qa = PyArray1::from_slice(py, &q).reshape([n, dim])?;
@@ -127,15 +207,8 @@ impl PyEmceeMove {
                 }
             }
         }
-        proposal.after_step(&mut self.tuning, &accepted);
-        let pos = PyArray1::from_vec(py, positions).reshape([nw, dim])?;
-        Ok((pos, PyArray1::from_vec(py, ln_probs), PyArray1::from_vec(py, accepted)))
-    }
-
-    /// The move's name as emcee spells its class.
-    #[getter]
-    fn name(&self) -> &'static str {
-        self.spec.name()
+        proposal.after_step(&mut self.tuning, accepted);
+        Ok(())
     }
 }
 

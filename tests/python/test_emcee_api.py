@@ -254,3 +254,24 @@ def test_resume_from_hdf_file_continues_exactly(tmp_path, moves):
                                moves=pickle.loads(pickle.dumps(moves)))
     t.run_mcmc(None, 20)
     np.testing.assert_array_equal(t.get_chain(), straight)
+
+
+@pytest.mark.parametrize("moves", [None, cemcee.moves.DIMEMove(), cemcee.moves.GaussianMove(0.4, mode="sequential")])
+@pytest.mark.parametrize("hdf", [False, True])
+def test_rust_loop_of_run_mcmc_is_the_step_by_step_chain(tmp_path, moves, hdf):
+    """run_mcmc with one built-in move runs its loop in Rust (EmceeMove.run);
+    sample() goes step by step: same chain, acceptance and random state."""
+    out = []
+    for k, how in enumerate(("run_mcmc", "sample")):
+        np.random.seed(12)
+        be = cemcee.backends.HDFBackend(str(tmp_path / f"{k}.h5")) if hdf else None
+        s = cemcee.EnsembleSampler(24, 3, lp, moves=pickle.loads(pickle.dumps(moves)), backend=be)
+        p0 = np.random.randn(24, 3)
+        if how == "run_mcmc":
+            s.run_mcmc(p0, 700, thin_by=3)  # 2100 steps: more than one chunk of 256 kept steps
+        else:
+            for _ in s.sample(p0, iterations=700, thin_by=3):
+                pass
+        out.append((s.get_chain(), s.get_log_prob(), s.acceptance_fraction, s.random_state[1], s.iteration))
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)

@@ -6,8 +6,11 @@ run in Rust, one call per step (``climcal._lib.EmceeMove.propose``); Rust calls
 back into Python once per set of proposals (a half-ensemble for the stretch
 move) for their log-probabilities — one call of ``log_prob_fn`` with
 ``vectorize=True``, otherwise one per walker through ``pool.map`` or ``map``.
-This module is the layer emcee users see: argument checks, the generator,
-blobs (any dtype, kept as numpy arrays), the backends and the random state.
+``run_mcmc`` with one built-in move and no blobs runs the whole loop in Rust
+(``EmceeMove.run``: the steps and the kept chain rows, handed to the backend
+in chunks). This module is the layer emcee users see: argument checks, the
+generator, blobs (any dtype, kept as numpy arrays), the backends and the
+random state.
 
 The random state is a numpy ``RandomState`` seeded, as emcee's, from numpy's
 global generator (or from the backend when it resumes one); each step draws
@@ -25,7 +28,7 @@ import numpy as np
 
 from .backends import Backend, HDFBackend
 from .model import Model
-from .moves import StretchMove
+from .moves import Move, StretchMove
 from .pbar import get_progress_bar
 from .state import State
 from .utils import deprecated, deprecation_warning
@@ -233,7 +236,33 @@ class EnsembleSampler:
         known = type(self.backend) in (Backend, HDFBackend)
         every_step = not known
         flush_due = getattr(self.backend, "_flush_due", None)
+        move0 = moves[0]
+        native_run = (
+            not observed
+            and single
+            and known
+            and thin is None
+            and iterations is not None
+            and state.blobs is None
+            and getattr(move0, "_run_native", None) is not None
+            and not move0._python_proposal()
+            and type(move0).tune is Move.tune
+        )
         try:
+            if native_run:
+                # run_mcmc with a built-in move and no blobs: the steps and the
+                # chain rows are made in Rust, chunk by chunk.
+                state.random_state = None
+                with get_progress_bar(progress, total, **(progress_kwargs or {})) as pbar:
+                    for n, chain, lps, acc in move0._run_native(model, state, total, yield_step):
+                        rs = self.random_state
+                        if store and len(chain):
+                            self.backend._save_steps(chain, lps, acc, rs)
+                        state.random_state = rs
+                        pbar.update(n)
+                if iterations > 0:  # as the step loop: no state for no steps
+                    yield state
+                return
             with get_progress_bar(progress, total, **(progress_kwargs or {})) as pbar:
                 i = 0
                 for _ in count() if iterations is None else range(iterations):

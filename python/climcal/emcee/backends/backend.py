@@ -141,6 +141,18 @@ class Backend:
         self.random_state = state.random_state
         self.iteration = i + 1
 
+    def _save_steps(self, coords, log_prob, accepted, random_state):
+        # Many steps at once (the sampler's Rust loop): rows, acceptance masks.
+        self._check(State(coords[0], log_prob=log_prob[0]), accepted[0])
+        i, n = self.iteration, len(coords)
+        if i + n > len(self.chain):
+            raise ValueError("the backend has no room for these steps; call grow() first")
+        self.chain[i : i + n] = coords
+        self.log_prob[i : i + n] = log_prob
+        self.accepted += np.sum(accepted, axis=0)
+        self.random_state = random_state
+        self.iteration = i + n
+
     def flush(self):
         """Nothing to write for the in-memory backend."""
 

@@ -27,6 +27,7 @@ from tempfile import NamedTemporaryFile
 import numpy as np
 
 from .. import __version__
+from ..state import State
 from .backend import _NOT_RUN, Backend, _flatten
 
 try:
@@ -214,6 +215,20 @@ class HDFBackend(Backend):
         self._pending.append((np.array(state.coords, copy=True), np.array(state.log_prob, copy=True), blobs,
                               np.asarray(accepted, dtype=bool).copy(), state.random_state))
         if state.random_state is not None and self._flush_due():
+            self.flush()
+
+    def _save_steps(self, coords, log_prob, accepted, random_state):
+        # Many steps at once (the sampler's Rust loop), written with the next flush.
+        if self.read_only:
+            raise RuntimeError(
+                "The backend has been loaded in read-only mode. Set `read_only = False` to make changes."
+            )
+        if not self._pending:
+            self._check(State(coords[0], log_prob=log_prob[0]), accepted[0])
+        n = len(coords)
+        for j in range(n):
+            self._pending.append((coords[j], log_prob[j], None, accepted[j], random_state if j == n - 1 else None))
+        if self._flush_due():
             self.flush()
 
     def _flush_due(self):

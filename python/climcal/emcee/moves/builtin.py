@@ -96,6 +96,38 @@ class _Native:
         state.log_prob = log_prob
         return state, accepted
 
+    def _run_native(self, model, state, nsteps, thin_by, chunk=256):
+        """``nsteps`` steps in Rust, in chunks of ``chunk`` kept steps: yields
+        ``(chain, log_prob, accepted)`` of the kept steps of each chunk, with
+        ``state`` updated to the chunk's end. The seeds are drawn from
+        ``model.random`` as ``propose`` draws them (one per step), so the chain
+        is the one ``propose`` step by step gives."""
+        if self._red_blue:
+            nwalkers, ndim = state.coords.shape
+            if nwalkers < 2 * ndim and not self.live_dangerously:
+                raise RuntimeError(TOO_FEW_WALKERS)
+        core = self._core()
+
+        def evaluate(q, idx):
+            lp, blobs = model.compute_log_prob_fn(q)
+            if blobs is not None:
+                raise ValueError(
+                    "If you start sampling with a given log_prob, you also need to provide the current list of "
+                    "blobs at that position."
+                )
+            return np.ascontiguousarray(lp, dtype=np.float64)
+
+        coords = np.ascontiguousarray(state.coords, dtype=np.float64)
+        log_prob = np.ascontiguousarray(state.log_prob, dtype=np.float64)
+        done = 0
+        while done < nsteps:
+            n = min(chunk * thin_by, nsteps - done)
+            seeds = model.random.randint(_INT64_MAX, size=n, dtype=np.int64)
+            chain, lps, acc, coords, log_prob = core.run(seeds, coords, log_prob, evaluate, thin_by)
+            done += n
+            state.coords, state.log_prob = coords, log_prob
+            yield n, chain, lps, acc
+
     def __getstate__(self):
         d = dict(self.__dict__)
         d.pop("_native", None)
