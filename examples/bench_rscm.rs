@@ -1,7 +1,8 @@
 //! Cost per evaluation of an RSCM model run by climcal's `RscmRunner`: building the
 //! model at new parameters (copy the parsed value tree, write the parameters,
 //! deserialize), running it, reading the outputs; next to the built-in two-layer
-//! model on the same 351 years (1750–2100). Median of 7 batches.
+//! model on the same 351 years (1750–2100), and the RSCM run's cost by number of
+//! years and the CarbonCycle's step size. Median of 7 batches.
 //!
 //! Run: `cargo run --release --features rscm --example bench_rscm`
 
@@ -62,5 +63,28 @@ fn main() -> climcal::Result<()> {
         "built-in two-layer model, same 351 years, one run            {two_layer:9.2} us  ({:.0}x less than RSCM)",
         total / two_layer
     );
+    // Why an RSCM run costs what it does: RSCM 0.5.0 finds the current time in each
+    // input's time axis by a linear scan (TimeAxis::index_of) every time a component
+    // reads an input, and the CarbonCycle reads its inputs in each of the 4 RK4 stages
+    // of each 1/step_size sub-steps of a year: the cost grows with years² / step_size.
+    println!("RSCM run cost by length and CarbonCycle step size (RscmRunner::run, median of 7):");
+    println!("  {:>6} {:>10} {:>12} {:>14}", "years", "step (yr)", "us per run", "us per year");
+    for n_years in [51usize, 101, 171, 351] {
+        let y = &years[years.len() - n_years..];
+        let e = &emissions[emissions.len() - n_years..];
+        let text = carbon_cycle_erf_model(y, e, 40.0, 3.93)?;
+        let mut p = params.clone();
+        p.insert(
+            "h".into(),
+            ParameterPath { component: "CarbonCycle".into(), parameter: "solver_options.step_size".into(), index: None },
+        );
+        let r = RscmRunner::new(&text, &p, &outputs)?;
+        for h in [0.1, 1.0] {
+            let th = [35.0, 3.8, h];
+            let n = if n_years > 200 && h < 0.5 { 10 } else { 40 };
+            let us = median_us(|| drop(black_box(r.run(black_box(&th)).unwrap())), n);
+            println!("  {n_years:>6} {h:>10.1} {us:>12.1} {:>14.2}", us / n_years as f64);
+        }
+    }
     Ok(())
 }

@@ -9,9 +9,30 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source launch/mpi-env
 PY="${PYTHON:-python3}"
+# Build and install the wheel and the CLI from this tree every time (cargo and
+# maturin make that a no-op when nothing changed): a climcal already importable
+# may be an older wheel from another checkout, without processes=, and timing it
+# would measure other sources. A failed build stops here, saying so.
+echo "[bench 45-python-model] maturin build --release; pip install (into $PY)"
+WHEELS="$(mktemp -d)"
+trap 'rm -rf "$WHEELS"' EXIT
+# (`python -m maturin` cannot find maturin's binary from a venv: call it by name then.)
+if command -v maturin >/dev/null; then mat=(maturin build -i "$PY"); else mat=("$PY" -m maturin build); fi
+if ! "${mat[@]}" --release --quiet --out "$WHEELS" >"$WHEELS/build.log" 2>&1; then
+  tail -20 "$WHEELS/build.log"
+  echo "45-python-model: FAILED to build the wheel (${mat[*]} --release)" >&2
+  exit 1
+fi
+"$PY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$WHEELS"/climcal-*.whl
+"$PY" -c "from climcal._ext import native; native().ModelRunner.from_worker_processes" || {
+  echo "45-python-model: the climcal that $PY imports has no worker-process models (a stale install?)" >&2
+  exit 1
+}
 CLI="${CLIMCAL_CLI:-target/release/climcal}"
-[ -x "$CLI" ] || cargo build --release --quiet --bin climcal
-"$PY" -c "import climcal" 2>/dev/null || { echo "45-python-model: climcal is not importable (bash launch/bench.d/50-python.sh builds and installs it)"; exit 1; }
+if [ -z "${CLIMCAL_CLI:-}" ]; then
+  echo "[bench 45-python-model] cargo build --release --bin climcal"
+  cargo build --release --quiet --bin climcal
+fi
 
 CLIMCAL_CLI="$(pwd)/$CLI" MPIRUN="${MPIRUN[*]}" "$PY" - <<'PYEOF'
 import os, shlex, shutil, subprocess, sys, tempfile

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Python package: build the wheel (maturin, features python + hdf5, no MPI), install
-# it, run the pytest suite in tests/python. pytest's exit 5 ("no tests collected")
+# Python package: build the wheel (maturin, features python + hdf5 + rscm as in
+# pyproject.toml, no MPI), install it, run the pytest suite in tests/python
+# (CLIMCAL_TEST_RSCM=1: test_rscm.py fails rather than skips without RSCM). pytest's exit 5 ("no tests collected")
 # is a failure here, as is any failing test.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,6 +21,7 @@ echo "[50-python] pip install $(basename "$whl")"
 "$PY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$whl"
 
 export MPLBACKEND=Agg
+export CLIMCAL_TEST_RSCM=1
 set +e
 # test_emcee_compat.py, test_storage_live.py and test_readme_cli.py belong to 20-storage-python.sh.
 "$PY" -m pytest -q -p no:cacheprovider tests/python \

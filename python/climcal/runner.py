@@ -192,6 +192,71 @@ class ModelRunner:
             return cache[key]
         return self._native
 
+    # -- RSCM -------------------------------------------------------------------------
+    @classmethod
+    def from_rscm(
+        cls,
+        model: Any,
+        *,
+        parameters: Mapping[str, Any],
+        output_variables: Sequence[str] | Mapping[str, str],
+    ) -> "ModelRunner":
+        """An `RSCM <https://github.com/lewisjared/rscm>`_ model, run in-process in Rust.
+
+        The same runner as ``[model] name = "rscm"`` in a run file: the model text is
+        parsed once; per evaluation the parsed tree is copied, the parameters are
+        written at paths checked here, and the model is built and run (no Python in
+        the loop, so ``threads=`` of the sampler applies).
+
+        Parameters
+        ----------
+        model : str, os.PathLike or object with ``to_toml()``
+            The model as RSCM serializes it: TOML or JSON text, a path to such a
+            file, or an RSCM model object (its ``to_toml()`` is called). Save it
+            before running it.
+        parameters : dict
+            ``{climcal name: where}``, in the order of the parameters; ``where`` is
+            ``"Component.parameter"`` (dotted below for nested keys, e.g.
+            ``"CarbonCycle.solver_options.step_size"``), ``("Component",
+            "parameter")``, ``("Component", "parameter", index)`` or ``{"component":
+            ..., "parameter": ..., "index": ...}``; ``index`` picks the k-th component
+            of a type (needed only where the model has several).
+        output_variables : list of str or dict
+            RSCM variable names, or ``{climcal name: RSCM variable}`` to give them
+            shorter names for the ``Target``.
+
+        A component type, parameter or variable the model lacks is a ``ValueError``
+        naming it and listing what the model has. Needs climcal built with the cargo
+        feature ``rscm`` (the wheels built by ``launch/test`` have it).
+        """
+        lib = native()
+        make = getattr(lib, "rscm_runner", None)
+        if make is None:
+            raise RuntimeError(
+                "ModelRunner.from_rscm: this climcal was built without RSCM support (cargo feature rscm); "
+                "build the wheel with `maturin build --release --features rscm`"
+            )
+        text = _rscm_text(model)
+        if not isinstance(parameters, Mapping) or len(parameters) == 0:
+            raise TypeError(
+                "ModelRunner.from_rscm: parameters must be a dict {name: 'Component.parameter'}, "
+                "e.g. {'tau': 'CarbonCycle.tau'}"
+            )
+        params = [(str(name),) + _rscm_path(name, where) for name, where in parameters.items()]
+        if isinstance(output_variables, Mapping):
+            outs = [(str(k), str(v)) for k, v in output_variables.items()]
+        elif isinstance(output_variables, str) or output_variables is None:
+            raise TypeError("ModelRunner.from_rscm: output_variables must be a list of RSCM variable names (or a dict)")
+        else:
+            outs = [(str(v), str(v)) for v in output_variables]
+        self = cls.__new__(cls)
+        self._native = make(text, params, outs)
+        self.name = "rscm"
+        self._vectorized = False
+        self._processes = None
+        self._timeout = None
+        return self
+
     # -- public ---------------------------------------------------------------------
     @staticmethod
     def builtin_names() -> list[str]:
@@ -244,3 +309,45 @@ class ModelRunner:
         if getattr(self, "_processes", None):
             kind += f", {self._processes} processes"
         return f"ModelRunner({self.name!r}; {kind}; outputs {self.output_variables})"
+
+
+def _rscm_text(model: Any) -> str:
+    """The TOML/JSON text of an RSCM model given as text, a path or an object with ``to_toml()``."""
+    if hasattr(model, "to_toml") and callable(model.to_toml):
+        text = model.to_toml()
+    elif isinstance(model, os.PathLike):
+        with open(model, encoding="utf-8") as f:
+            text = f.read()
+    elif isinstance(model, bytes):
+        text = model.decode("utf-8")
+    else:
+        text = model
+    if not isinstance(text, str):
+        raise TypeError(
+            "ModelRunner.from_rscm: model must be the TOML/JSON text of an RSCM model, a path to such a file, or an "
+            f"object with to_toml(); got {type(model).__name__}"
+        )
+    return text
+
+
+def _rscm_path(name: Any, where: Any) -> tuple:
+    """``(component, parameter, index or None)`` from the forms ``from_rscm`` accepts."""
+    if isinstance(where, str):
+        comp, dot, param = where.partition(".")
+        index = None
+        if comp.endswith("]") and "[" in comp:
+            comp, _, k = comp[:-1].partition("[")
+            index = int(k)
+        if dot and comp and param:
+            return (comp, param, index)
+    elif isinstance(where, Mapping):
+        unknown = set(where) - {"component", "parameter", "index"}
+        if not unknown and "component" in where and "parameter" in where:
+            idx = where.get("index")
+            return (str(where["component"]), str(where["parameter"]), None if idx is None else int(idx))
+    elif isinstance(where, (tuple, list)) and len(where) in (2, 3):
+        return (str(where[0]), str(where[1]), None if len(where) == 2 or where[2] is None else int(where[2]))
+    raise ValueError(
+        f"ModelRunner.from_rscm: parameter {name!r} -> {where!r}: expected 'Component.parameter', "
+        "'Component[k].parameter', (component, parameter[, index]) or {'component': ..., 'parameter': ..., 'index': ...}"
+    )

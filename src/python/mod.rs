@@ -18,6 +18,8 @@ mod fingerprint;
 mod optimizer;
 mod parameter;
 mod projection;
+#[cfg(feature = "rscm")]
+mod rscm;
 mod runner;
 mod sampler;
 mod target;
@@ -60,10 +62,13 @@ impl<T> IntoPyResult<T> for crate::Result<T> {
 fn climcal_lib(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("HAS_HDF5", cfg!(feature = "hdf5"))?;
+    m.add("HAS_RSCM", cfg!(feature = "rscm"))?;
     distribution::register(m)?;
     parameter::register(m)?;
     target::register(m)?;
     runner::register(m)?;
+    #[cfg(feature = "rscm")]
+    rscm::register(m)?;
     sampler::register(m)?;
     chain::register(m)?;
     optimizer::register(m)?;
