@@ -57,7 +57,7 @@ def api(processes):
     if os.path.exists(out):
         os.remove(out)
     s.run(s.initialize("ball", center={"intercept": 1.5, "slope": 0.3}, radius=1e-2), n_steps=NSTEPS,
-          progress=False, checkpoint_path=out, checkpoint_every=0)
+          progress=False, checkpoint_path=out, checkpoint_every=NSTEPS)
     c = climcal.load(out)
     return NW * NSTEPS / c.metadata["wall_seconds"], c
 
@@ -82,7 +82,7 @@ n_steps = {NSTEPS}
 seed = 1
 init = {{ method = "ball", center = {{ intercept = 1.5, slope = 0.3 }}, radius = 1e-2 }}
 [output]
-checkpoint_every = 0
+checkpoint_every = {NSTEPS}
 blobs = false
 """)
 
