@@ -26,6 +26,7 @@ for p in json.load(sys.stdin)["parameters"]:
     t = truth[p["name"]]
     inside = p["q05"] <= t <= p["q95"]
     ok &= inside
-    print(f"{p[\"name\"]}: truth {t} {\"inside\" if inside else \"OUTSIDE\"} the 90 % interval [{p[\"q05\"]:.4g}, {p[\"q95\"]:.4g}]")
+    where = "inside" if inside else "OUTSIDE"
+    print("%s: truth %s %s the 90 %% interval [%.4g, %.4g]" % (p["name"], t, where, p["q05"], p["q95"]))
 sys.exit(0 if ok else 1)
 '
