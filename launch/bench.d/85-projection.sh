@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bin=target/release/climcal
-cargo build --release --quiet --bin climcal --example bench_projection 2>&1 | tail -1
+[ -x "$bin" ] && [ -x target/release/examples/bench_projection ] || cargo build --release --quiet --bin climcal --example bench_projection 2>&1 | tail -1
 tmp=$(mktemp -d)
 cfg="cluster-examples/.bench-proj-$$.toml"
 sed -e 's/^thin = 48/thin = 10/' cluster-examples/two-layer-hadcrut5.toml >"$cfg"
