@@ -61,6 +61,8 @@ use crate::sampler::{Chain, CheckpointSink, RunOptions, SamplerState};
 #[cfg(feature = "hdf5")]
 pub mod ensemble;
 #[cfg(feature = "hdf5")]
+mod h5io;
+#[cfg(feature = "hdf5")]
 pub mod hdf;
 #[cfg(feature = "hdf5")]
 pub mod projection;
