@@ -242,7 +242,7 @@ fn setting(s: &LikelihoodSetting) -> crate::likelihood::ar1::Setting {
 impl LikelihoodConfig {
     /// The likelihood this section describes (`gaussian` or `ar1`), checked against `target`.
     pub fn build(&self, target: &Target) -> Result<Arc<dyn crate::likelihood::LikelihoodFn>> {
-        use crate::likelihood::ar1::{Ar1Likelihood, Ar1Variable, Setting};
+        use crate::likelihood::ar1::Ar1Likelihood;
         match self.kind.as_str() {
             "gaussian" => {
                 if self.rho.is_some() || self.sigma_extra.is_some() || !self.variables.is_empty() {
@@ -254,24 +254,16 @@ impl LikelihoodConfig {
                 Ok(Arc::new(GaussianLikelihood::new(self.relative_error)?))
             }
             "ar1" => {
-                let default = Ar1Variable {
-                    rho: self.rho.as_ref().map(setting).unwrap_or(Setting::Fixed(0.0)),
-                    sigma_extra: self.sigma_extra.as_ref().map(setting),
-                };
                 let per = self
                     .variables
                     .iter()
-                    .map(|(n, v)| {
-                        (
-                            n.clone(),
-                            Ar1Variable {
-                                rho: v.rho.as_ref().map(setting).unwrap_or_else(|| default.rho.clone()),
-                                sigma_extra: v.sigma_extra.as_ref().map(setting).or_else(|| default.sigma_extra.clone()),
-                            },
-                        )
-                    })
-                    .collect();
-                let lik = Ar1Likelihood::new(self.relative_error, Some(default), per)?;
+                    .map(|(n, v)| (n.clone(), v.rho.as_ref().map(setting), v.sigma_extra.as_ref().map(setting)));
+                let lik = Ar1Likelihood::with_defaults(
+                    self.relative_error,
+                    self.rho.as_ref().map(setting),
+                    self.sigma_extra.as_ref().map(setting),
+                    per.collect(),
+                )?;
                 let unknown = lik.unknown_variables(target);
                 if !unknown.is_empty() {
                     return Err(Error::Config(format!(

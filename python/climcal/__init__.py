@@ -1,7 +1,7 @@
 """climcal: calibrate reduced-complexity climate models from Python.
 
 Priors (``Uniform``, ``Normal``, ``LogNormal``, ``TruncatedNormal``, ``Bound``),
-``ParameterSet``, ``Target``, ``GaussianLikelihood``, ``ModelRunner`` and the
+``ParameterSet``, ``Target``, ``GaussianLikelihood``, ``AR1Likelihood``, ``ModelRunner`` and the
 affine-invariant ``EnsembleSampler`` run in Rust (the private extension
 ``climcal._lib``) with the GIL released; ``Chain`` gives diagnostics, pandas and
 ArviZ conversions and plots; ``climcal.load`` reads chain files with h5py alone.
@@ -24,6 +24,7 @@ from .projection import Projections, load_projection
 from .progress import ProgressInfo
 
 __all__ = [
+    "AR1Likelihood",
     "AutocorrError",
     "Bound",
     "Chain",
@@ -50,6 +51,7 @@ __all__ = [
 
 if _lib is not None:
     from ._lib import (  # noqa: F401
+        AR1Likelihood,
         Bound,
         Distribution,
         GaussianLikelihood,

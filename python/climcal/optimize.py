@@ -19,7 +19,7 @@ class PointEstimator:
     params : ParameterSet
     target : Target
     runner : ModelRunner or str
-    likelihood : GaussianLikelihood, optional
+    likelihood : GaussianLikelihood or AR1Likelihood, optional
         Default ``GaussianLikelihood()``.
     objective : {"posterior", "likelihood"}, default "posterior"
         Maximise ``ln p(θ) + ln L(θ)`` (MAP) or ``ln L(θ)`` (maximum likelihood,
@@ -47,8 +47,10 @@ class PointEstimator:
             raise TypeError(f"runner must be a climcal.ModelRunner or a built-in model name, got {type(runner).__name__}")
         if likelihood is None:
             likelihood = lib.GaussianLikelihood()
-        if not isinstance(likelihood, lib.GaussianLikelihood):
-            raise TypeError(f"likelihood must be a climcal.GaussianLikelihood, got {type(likelihood).__name__}")
+        if not isinstance(likelihood, (lib.GaussianLikelihood, lib.AR1Likelihood)):
+            raise TypeError(
+                f"likelihood must be a climcal.GaussianLikelihood or climcal.AR1Likelihood, got {type(likelihood).__name__}"
+            )
         self.params, self.target, self.runner, self.likelihood = params, target, runner, likelihood
         from .sampler import check_threads
 

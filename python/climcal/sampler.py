@@ -52,8 +52,10 @@ class EnsembleSampler:
         Observations.
     runner : ModelRunner or str
         The model (a string names a built-in model).
-    likelihood : GaussianLikelihood, optional
-        Default ``GaussianLikelihood()`` (no extra relative error).
+    likelihood : GaussianLikelihood or AR1Likelihood, optional
+        Default ``GaussianLikelihood()`` (independent errors, no extra relative
+        error). ``AR1Likelihood`` gives AR(1)-correlated residuals; a ρ or σ_extra
+        it samples is a parameter of ``parameters`` (with its prior).
     n_walkers : int, optional
         Even and ≥ 2·n_params. Default ``max(2·n_params, 32)``.
     seed : int, optional
@@ -141,8 +143,10 @@ class EnsembleSampler:
             if likelihood is None:
                 likelihood = lib.GaussianLikelihood()
                 self.likelihood = likelihood
-            if not isinstance(likelihood, lib.GaussianLikelihood):
-                raise TypeError(f"likelihood must be a climcal.GaussianLikelihood, got {type(likelihood).__name__}")
+            if not isinstance(likelihood, (lib.GaussianLikelihood, lib.AR1Likelihood)):
+                raise TypeError(
+                    f"likelihood must be a climcal.GaussianLikelihood or climcal.AR1Likelihood, got {type(likelihood).__name__}"
+                )
             self._native = lib.EnsembleSampler(
                 parameters,
                 target,

@@ -5,10 +5,12 @@
 use crate::target::Target;
 
 /// The fingerprint of a Python calibration run (JSON text).
-pub(crate) fn of_run(model: &str, relative_error: f64, target: &Target) -> String {
+/// `likelihood` names the likelihood and its settings (`gaussian relative_error=0`, or
+/// [`crate::likelihood::ar1::Ar1Likelihood::describe`]).
+pub(crate) fn of_run(model: &str, likelihood: &str, target: &Target) -> String {
     serde_json::json!({
         "model": model,
-        "likelihood": format!("gaussian relative_error={relative_error}"),
+        "likelihood": likelihood,
         "target": crate::config::target_digest(target),
     })
     .to_string()
@@ -45,11 +47,11 @@ mod tests {
     fn names_what_differs() {
         let t = Target::new().add_variable("tas", vec![1.0, 2.0], vec![0.0, 1.0], vec![0.1, 0.1]).unwrap();
         let u = Target::new().add_variable("tas", vec![1.0, 2.0], vec![0.0, 1.5], vec![0.1, 0.1]).unwrap();
-        let a = of_run("one_box", 0.05, &t);
+        let a = of_run("one_box", "gaussian relative_error=0.05", &t);
         assert_eq!(mismatch(&a, &a), None);
-        let m = mismatch(&a, &of_run("one_box", 0.0, &t)).unwrap();
+        let m = mismatch(&a, &of_run("one_box", "gaussian relative_error=0", &t)).unwrap();
         assert!(m.contains("relative_error=0.05") && m.contains("relative_error=0\""), "{m}");
-        assert!(mismatch(&a, &of_run("one_box", 0.05, &u)).unwrap().starts_with("target"));
+        assert!(mismatch(&a, &of_run("one_box", "gaussian relative_error=0.05", &u)).unwrap().starts_with("target"));
         assert_eq!(mismatch("", &a), None);
         // A CLI fingerprint has no likelihood key: only the common keys count.
         let cli = serde_json::json!({"model": "one_box", "target": crate::config::target_digest(&t), "priors": []}).to_string();

@@ -15,6 +15,7 @@ mod chain;
 mod distribution;
 mod emcee;
 mod fingerprint;
+mod likelihood;
 mod optimizer;
 mod parameter;
 mod projection;
@@ -66,6 +67,7 @@ fn climcal_lib(m: &Bound<'_, PyModule>) -> PyResult<()> {
     distribution::register(m)?;
     parameter::register(m)?;
     target::register(m)?;
+    likelihood::register(m)?;
     runner::register(m)?;
     #[cfg(feature = "rscm")]
     rscm::register(m)?;

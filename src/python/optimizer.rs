@@ -12,7 +12,7 @@ use pyo3::types::PyDict;
 use super::parameter::PyParameterSet;
 use super::runner::{PyCalls, PyModelRunner};
 use super::sampler::build_posterior;
-use super::target::{PyGaussianLikelihood, PyTarget};
+use super::target::PyTarget;
 use super::IntoPyResult;
 use crate::optimizer::{Objective, OptimizeMethod, OptimizeOptions, PointEstimateResult, PointEstimator};
 
@@ -159,7 +159,7 @@ impl PyPointEstimator {
         parameters: PyRef<'_, PyParameterSet>,
         target: PyRef<'_, PyTarget>,
         runner: PyRef<'_, PyModelRunner>,
-        likelihood: Option<PyRef<'_, PyGaussianLikelihood>>,
+        likelihood: Option<Bound<'_, PyAny>>,
         objective: &str,
         threads: Option<usize>,
     ) -> PyResult<Self> {
@@ -172,7 +172,7 @@ impl PyPointEstimator {
                 )))
             }
         };
-        let (post, executor, calls) = build_posterior(&parameters, &target, &runner, likelihood.as_deref(), threads)?;
+        let ((post, executor, calls), _) = build_posterior(&parameters, &target, &runner, likelihood.as_ref(), threads)?;
         let est = PointEstimator::from_posterior(post, objective).with_executor(executor);
         Ok(Self { est, calls })
     }

@@ -13,7 +13,7 @@ use rand::RngCore;
 use super::chain::PyChain;
 use super::parameter::PyParameterSet;
 use super::runner::{PrecomputedRunner, PyCalls, PyModelRunner, RunnerKind};
-use super::target::{vec_f64, PyGaussianLikelihood, PyTarget};
+use super::target::{vec_f64, PyTarget};
 use super::IntoPyResult;
 use crate::density::LogDensity;
 use crate::executor::{eval_block, EvalStats, Executor, ExecutorInfo, RayonExecutor, SerialExecutor};
@@ -206,10 +206,10 @@ pub(crate) fn build_posterior(
     parameters: &PyParameterSet,
     target: &PyTarget,
     runner: &PyModelRunner,
-    likelihood: Option<&PyGaussianLikelihood>,
+    likelihood: Option<&Bound<'_, PyAny>>,
     threads: Option<usize>,
-) -> PyResult<BuiltPosterior> {
-    let lik = likelihood.map(|l| l.inner).unwrap_or_default();
+) -> PyResult<(BuiltPosterior, String)> {
+    let (lik, lik_name) = super::likelihood::likelihood_of(likelihood, target)?;
     let params = parameters.inner.clone();
     let mut calls = Vec::new();
     let (model, executor): (Arc<dyn crate::runner::ModelRunner>, Arc<dyn Executor>) = match &runner.kind {
@@ -262,10 +262,10 @@ pub(crate) fn build_posterior(
             (cache, ex)
         }
     };
-    let post = Posterior::new(params, target.inner.clone(), model, Arc::new(lik)).py()?;
+    let post = Posterior::new(params, target.inner.clone(), model, lik).py()?;
     // Observation times the model does not cover are named now, not as walkers at -inf later.
     crate::alignment::probe_alignment(&post).py()?;
-    Ok((post, executor, calls))
+    Ok(((post, executor, calls), lik_name))
 }
 
 /// Where a run is: walker positions, log-probabilities, random streams, counters.
@@ -454,13 +454,13 @@ impl PyEnsembleSampler {
         parameters: PyRef<'_, PyParameterSet>,
         target: PyRef<'_, PyTarget>,
         runner: PyRef<'_, PyModelRunner>,
-        likelihood: Option<PyRef<'_, PyGaussianLikelihood>>,
+        likelihood: Option<Bound<'_, PyAny>>,
         n_walkers: Option<usize>,
         seed: u64,
         threads: Option<usize>,
         blobs: bool,
     ) -> PyResult<Self> {
-        let (post, executor, calls) = build_posterior(&parameters, &target, &runner, likelihood.as_deref(), threads)?;
+        let ((post, executor, calls), lik_name) = build_posterior(&parameters, &target, &runner, likelihood.as_ref(), threads)?;
         // Derived quantities the model declares (ECS, TCR, …) are always kept.
         let post = post.with_blobs(blobs).with_derived(true);
         let blob_layout = if blobs { post.blob_layout() } else { Vec::new() };
@@ -468,8 +468,7 @@ impl PyEnsembleSampler {
         let post = Arc::new(post);
         let density = Arc::new(DynDensity { inner: post.clone(), posterior: Some(post) });
         let sampler = n_walkers_checked(EnsembleSampler::new(density.clone(), seed), n_walkers)?.with_executor(executor);
-        let rel = likelihood.as_deref().map(|l| l.inner.relative_error).unwrap_or_default();
-        let fingerprint = super::fingerprint::of_run(&runner.name, rel, &target.inner);
+        let fingerprint = super::fingerprint::of_run(&runner.name, &lik_name, &target.inner);
         Ok(Self { sampler, density, calls, blob_layout, derived, model_name: runner.name.clone(), fingerprint })
     }
 
