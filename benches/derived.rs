@@ -5,9 +5,11 @@
 //! `(run + derive) / thin` per evaluation: the report in docs/two-layer.md compares
 //! the two from these numbers.
 //!
-//! Run: `cargo bench --no-default-features --bench derived`
+//! Run: `cargo bench --bench derived` (about 30 s: 1 s warm-up and 3 s of
+//! measurement per function; add `--no-default-features` to build without HDF5/MPI).
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use climcal::density::LogDensity;
 use climcal::models::two_layer::F2X_AR6;
@@ -39,5 +41,9 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(50);
+    targets = bench
+}
 criterion_main!(benches);

@@ -12,6 +12,9 @@
 //!
 //! Run: `cargo run --release --no-default-features --example validate_4xco2`
 //! (about 40 s on a loaded 2-core machine). Prints a Markdown table (the one in docs/two-layer.md).
+//! With `-- --ar1` the residuals are AR(1) (`Ar1Likelihood`) with ρ_T and ρ_N sampled
+//! (uniform priors on [0, 0.99]), the same σ_T and σ_N as marginal scales: the
+//! side-by-side table of docs/two-layer.md's "Correlated residuals".
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,10 +90,23 @@ fn fmt_q(v: &mut [f64], digits: usize) -> String {
     format!("{m:.digits$} [{a:.digits$}–{b:.digits$}]")
 }
 
+/// Lag-1 autocorrelation of `a − b`.
+fn lag1(a: &[f64], b: &[f64]) -> f64 {
+    let r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let m = r.iter().sum::<f64>() / r.len() as f64;
+    let c0: f64 = r.iter().map(|x| (x - m).powi(2)).sum();
+    r.windows(2).map(|w| (w[0] - m) * (w[1] - m)).sum::<f64>() / c0
+}
+
 fn main() -> Result<()> {
+    use climcal::likelihood::ar1::{Ar1Likelihood, Ar1Variable, Setting};
+    let ar1 = std::env::args().any(|a| a == "--ar1");
     let mut table = String::from(
         "| model | | λ (W m⁻² K⁻¹) | C | C_d | γ | ε | ECS (K) | RMS T (K) | RMS N (W m⁻²) |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
+    if ar1 {
+        table = table.replace(" |\n|---", " | ρ_T | ρ_N |\n|---|---|---");
+    }
     let mut notes = String::new();
     for name in MODELS {
         let pubp = published(name)?;
@@ -108,19 +124,39 @@ fn main() -> Result<()> {
             .add_with("C_d", Arc::new(Uniform::new(10.0, 1000.0)?), Transform::Logit, "W yr m-2 K-1")?
             .add_with("gamma", Arc::new(Uniform::new(0.05, 3.0)?), Transform::Logit, "W m-2 K-1")?
             .add_with("epsilon", Arc::new(Uniform::new(0.2, 3.0)?), Transform::Logit, "1")?;
-        let post = Posterior::new(params, target, Arc::new(model.clone()), Arc::new(GaussianLikelihood::default()))?;
+        let mut center = vec![1.06, 8.1, 110.0, 0.62, 1.34];
+        let (params, lik): (ParameterSet, Arc<dyn LikelihoodFn>) = if ar1 {
+            let v = |p: &str| Ar1Variable { rho: Setting::Param(p.into()), sigma_extra: None };
+            center.extend([0.3, 0.3]);
+            (
+                params.add_with("rho_T", Arc::new(Uniform::new(0.0, 0.99)?), Transform::Logit, "1")?.add_with(
+                    "rho_N",
+                    Arc::new(Uniform::new(0.0, 0.99)?),
+                    Transform::Logit,
+                    "1",
+                )?,
+                Arc::new(Ar1Likelihood::new(
+                    0.0,
+                    None,
+                    vec![("Surface Temperature".into(), v("rho_T")), ("Net Energy Imbalance".into(), v("rho_N"))],
+                )?),
+            )
+        } else {
+            (params, Arc::new(GaussianLikelihood::default()))
+        };
+        let post = Posterior::new(params, target, Arc::new(model.clone()), lik)?;
         let sampler = EnsembleSampler::new(post, 2024).with_n_walkers(N_WALKERS)?;
         // Start in a small ball around the CMIP6 multi-model mean fit (the table's `Mean`
         // row: λ 1.06, C 8.1, C_d 110, γ 0.62, ε 1.34), not the model's own fit: with
         // walkers drawn from these wide priors some strand in far, flat regions.
-        let mut state = sampler.initialize(InitMethod::Ball { center: vec![1.06, 8.1, 110.0, 0.62, 1.34], radius: 0.05 })?;
+        let mut state = sampler.initialize(InitMethod::Ball { center, radius: 0.05 })?;
         let chain = sampler.run(&mut state, N_STEPS, &RunOptions::default())?;
         let flat = chain.flat_samples(DISCARD);
         let tau = chain.autocorr_time_quiet(DISCARD);
         let rhat = chain.r_hat(DISCARD);
         // Best point: the highest log-posterior sample (uniform priors: maximum likelihood).
         let lp = chain.ln_probs();
-        let (mut best, mut best_lp) = (vec![0.0; 5], f64::NEG_INFINITY);
+        let (mut best, mut best_lp) = (vec![0.0; chain.dim()], f64::NEG_INFINITY);
         let samples = chain.samples();
         for r in 0..chain.n_rows() {
             for w in 0..chain.n_walkers() {
@@ -131,34 +167,41 @@ fn main() -> Result<()> {
             }
         }
         let resid = |p: &[f64]| -> Result<(f64, f64)> {
-            let out = model.run(p)?;
+            let out = model.run(&p[..5])?;
             Ok((rms(out.get("Surface Temperature").unwrap(), &tas), rms(out.get("Net Energy Imbalance").unwrap(), &n_obs)))
         };
         let (bt, bn) = resid(&best)?;
+        let best_out = model.run(&best[..5])?;
+        let (l1_t, l1_n) = (
+            lag1(best_out.get("Surface Temperature").unwrap(), &tas),
+            lag1(best_out.get("Net Energy Imbalance").unwrap(), &n_obs),
+        );
         let (pt, pn) = resid(&pubp[1..])?;
         let col = |i: usize| flat.column(i).to_vec();
         let mut ecs: Vec<f64> = flat.column(0).iter().map(|l| f4x / (2.0 * l)).collect();
         table += &format!(
-            "| {name} | posterior | {} | {} | {} | {} | {} | {} | {bt:.3} | {bn:.3} |\n",
+            "| {name} | posterior | {} | {} | {} | {} | {} | {} | {bt:.3} | {bn:.3} |{}\n",
             fmt_q(&mut col(0), 2),
             fmt_q(&mut col(1), 1),
             fmt_q(&mut col(2), 0),
             fmt_q(&mut col(3), 2),
             fmt_q(&mut col(4), 2),
             fmt_q(&mut ecs, 2),
+            if ar1 { format!(" {} | {} |", fmt_q(&mut col(5), 2), fmt_q(&mut col(6), 2)) } else { String::new() },
         );
         let pp = TwoLayerParams { lambda: pubp[1], c: pubp[2], c_d: pubp[3], gamma: pubp[4], epsilon: pubp[5] };
         table += &format!(
-            "| | published | {:.2} | {:.1} | {:.0} | {:.2} | {:.2} | {:.2} | {pt:.3} | {pn:.3} |\n",
+            "| | published | {:.2} | {:.1} | {:.0} | {:.2} | {:.2} | {:.2} | {pt:.3} | {pn:.3} |{}\n",
             pubp[1],
             pubp[2],
             pubp[3],
             pubp[4],
             pubp[5],
-            pp.ecs(f4x / 2.0)
+            pp.ecs(f4x / 2.0),
+            if ar1 { " | |" } else { "" }
         );
         notes += &format!(
-            "- {name}: F_4x = {f4x:.2} W m⁻², σ_T = {s_t:.3} K, σ_N = {s_n:.3} W m⁻²; best point {:?}; acceptance {:.2}; τ = {:?}; R-hat max {:.3}; ECS change vs published {:+.1} %\n",
+            "- {name}: F_4x = {f4x:.2} W m⁻², σ_T = {s_t:.3} K, σ_N = {s_n:.3} W m⁻²; best point {:?}; acceptance {:.2}; τ = {:?}; R-hat max {:.3}; ECS change vs published {:+.1} %; lag-1 autocorrelation of the residuals at the best point: T {l1_t:.2}, N {l1_n:.2}\n",
             best.iter().map(|v| (v * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
             chain.mean_acceptance_rate(),
             tau.iter().map(|v| v.round()).collect::<Vec<_>>(),
@@ -167,7 +210,11 @@ fn main() -> Result<()> {
         );
     }
     println!("{table}");
-    println!("{N_WALKERS} walkers × {N_STEPS} steps, first {DISCARD} discarded; uniform priors λ∈[0.1,4], C∈[1,40], C_d∈[10,1000], γ∈[0.05,3], ε∈[0.2,3].\n");
+    println!(
+        "{N_WALKERS} walkers × {N_STEPS} steps, first {DISCARD} discarded; uniform priors λ∈[0.1,4], C∈[1,40], C_d∈[10,1000], γ∈[0.05,3], ε∈[0.2,3]{}; likelihood {}.\n",
+        if ar1 { ", ρ_T, ρ_N∈[0,0.99]" } else { "" },
+        if ar1 { "AR(1), ρ sampled" } else { "independent Gaussian" }
+    );
     println!("{notes}");
     Ok(())
 }
