@@ -2,8 +2,8 @@
 //! per evaluation of the two-layer posterior: `ln_prob` with and without them, and
 //! their parts (`derive` on a finished run; TCR's own 1 %/yr run). The per-stored-row
 //! alternative costs one model run plus `derive` per stored walker-row, i.e.
-//! `(run + derive) / thin` per evaluation: the report in docs/two-layer.md compares
-//! the two from these numbers.
+//! `(run + derive) / thin` per evaluation: the README compares the two from these
+//! numbers (per evaluation is what climcal does).
 //!
 //! Run: `cargo bench --bench derived` (about 30 s: 1 s warm-up and 3 s of
 //! measurement per function; add `--no-default-features` to build without HDF5/MPI).
