@@ -372,11 +372,7 @@ impl HdfSink {
             let mut reserved = 0;
             keep_margin(&self.path, bytes, &mut reserved)
                 .map_err(|err| ferr(&self.path, format!("cannot reserve rows: {err}")))?;
-            for name in ["chain", "log_prob", "blobs"] {
-                if let Ok(ds) = g.dataset(name) {
-                    grow_rows(&ds, rows).map_err(&e)?;
-                }
-            }
+            resize_rows(&g, rows).map_err(&e)?;
             f.flush().map_err(&e)?;
         }
         drop((c, g));
