@@ -28,7 +28,9 @@ import numpy as np
 
 from .backends import Backend, HDFBackend
 from .model import Model
-from .moves import Move, StretchMove
+from ._engine import NO_BLOBS_AT_START, BlobBytes, draw_seeds, make_engine
+from .moves import StretchMove
+from .moves.builtin import as_move
 from .pbar import get_progress_bar
 from .state import State
 from .utils import deprecated, deprecation_warning
@@ -39,6 +41,9 @@ except ImportError:  # numpy < 1.25
     from numpy import VisibleDeprecationWarning
 
 __all__ = ["EnsembleSampler", "walkers_independent", "ndarray_to_list_of_dicts"]
+
+#: Kept steps per engine call in ``run_mcmc`` (each chunk one ``_save_steps``).
+_CHUNK = 256
 
 
 class EnsembleSampler:
@@ -92,9 +97,13 @@ class EnsembleSampler:
                 self._moves, self._weights = moves, np.ones(len(moves))
         else:
             self._moves, self._weights = [moves], [1.0]
-        self._moves = list(self._moves)
+        self._moves = [as_move(m) for m in self._moves]
         self._weights = np.atleast_1d(self._weights).astype(float)
         self._weights /= np.sum(self._weights)
+        # The Rust loop of the built-in moves (made at the first run), and the
+        # move state it starts from (a stored run's, or a pickled sampler's).
+        self._engine = None
+        self._engine_state = None
 
         self.pool = pool
         self.vectorize = vectorize
@@ -117,6 +126,9 @@ class EnsembleSampler:
             if rstate is None:
                 rstate = np.random.get_state()
             self._previous_state = self.get_last_sample() if self.backend.iteration > 0 else None
+            # The moves' tuning of the stored run (DIME's proposal, ...): taken
+            # when the run had these moves, so a resume continues exactly.
+            self._engine_state = getattr(self.backend, "move_state", None)
         # Our own generator, set from numpy's global one without advancing it.
         self._random = np.random.mtrand.RandomState()
         self._random.set_state(rstate)
@@ -152,7 +164,21 @@ class EnsembleSampler:
     def __getstate__(self):
         d = dict(self.__dict__)
         d["pool"] = None  # pools do not pickle
+        if self._engine is not None:  # the native engine pickles as its state
+            d["_engine_state"] = self._engine.state_json()
+        d["_engine"] = None
         return d
+
+    def _get_engine(self):
+        """The Rust loop of the moves (None when a move runs in Python), with
+        the tuning state it was given (a stored run's, a pickled sampler's)
+        when that state belongs to these moves."""
+        if self._engine is None:
+            self._engine = make_engine(self._moves, self._weights)
+            if self._engine is not None and self._engine_state is not None:
+                self._engine.set_state_json(self._engine_state)
+            self._engine_state = None
+        return self._engine
 
     def sample(self, initial_state, log_prob0=None, rstate0=None, blobs0=None, iterations=1, tune=False,
                skip_initial_state_check=False, thin_by=1, thin=None, store=True, progress=False,
@@ -236,39 +262,26 @@ class EnsembleSampler:
         known = type(self.backend) in (Backend, HDFBackend)
         every_step = not known
         flush_due = getattr(self.backend, "_flush_due", None)
-        move0 = moves[0]
-        native_run = (
-            not observed
-            and single
-            and known
-            and thin is None
-            and iterations is not None
-            and state.blobs is None
-            and getattr(move0, "_run_native", None) is not None
-            and not move0._python_proposal()
-            and type(move0).tune is Move.tune
-        )
+        engine = self._get_engine()
+        if engine is not None:
+            for m in moves:
+                m._check_walkers_for(self.nwalkers, self.ndim)
+        # The whole loop in Rust, unless something needs Python at every step.
+        on_engine = engine is not None and thin is None and (known or not store) and BlobBytes.applies(state.blobs)
         try:
-            if native_run:
-                # run_mcmc with a built-in move and no blobs: the steps and the
-                # chain rows are made in Rust, chunk by chunk.
-                state.random_state = None
-                with get_progress_bar(progress, total, **(progress_kwargs or {})) as pbar:
-                    for n, chain, lps, acc in move0._run_native(model, state, total, yield_step):
-                        rs = self.random_state
-                        if store and len(chain):
-                            self.backend._save_steps(chain, lps, acc, rs)
-                        state.random_state = rs
-                        pbar.update(n)
-                if iterations > 0:  # as the step loop: no state for no steps
-                    yield state
-                return
             with get_progress_bar(progress, total, **(progress_kwargs or {})) as pbar:
+                if on_engine:
+                    yield from self._engine_loop(engine, state, iterations, thin_by, store, observed, pbar)
+                    return
                 i = 0
                 for _ in count() if iterations is None else range(iterations):
                     for _ in range(yield_step):
-                        move = moves[0] if single else moves[self._random.choice(len(moves), p=weights)]
-                        state, accepted = move.propose(model, state)
+                        if engine is not None:  # built-in moves, stepped one by one
+                            move = None
+                            state, accepted = self._engine_step(engine, state)
+                        else:
+                            move = moves[0] if single else moves[self._random.choice(len(moves), p=weights)]
+                            state, accepted = move.propose(model, state)
                         saving = store and (i + 1) % checkpoint_step == 0
                         if (
                             every_step
@@ -279,7 +292,7 @@ class EnsembleSampler:
                             state.random_state = self.random_state
                         else:
                             state.random_state = None
-                        if tune:
+                        if tune and move is not None:
                             move.tune(state, accepted)
                         if saving:
                             self.backend.save_step(state, accepted)
@@ -294,6 +307,90 @@ class EnsembleSampler:
             flush = getattr(self.backend, "flush", None)
             if flush is not None:
                 flush()
+
+    def _engine_loop(self, engine, state, iterations, thin_by, store, observed, pbar):
+        """The steps on the Rust engine: one call per yielded state
+        (``observed``, i.e. ``sample()``: ``thin_by`` steps) or per chunk of
+        ``_CHUNK`` kept steps (``run_mcmc``), each stored with one
+        ``_save_steps``; ``state`` is updated in place. The random state is read
+        once per call; a call that fails (an exception in the log-probability,
+        ``KeyboardInterrupt``) leaves the random state and the moves' tuning as
+        they were after the last stored step."""
+        blobs = None if state.blobs is None else np.asarray(state.blobs)
+        layout = None if blobs is None else BlobBytes(blobs)
+        compute = self.compute_log_prob
+
+        def evaluate(q, idx):
+            lp, b = compute(q)
+            lp = np.ascontiguousarray(lp, dtype=np.float64)
+            if b is None:
+                return lp, None
+            if layout is None:
+                raise ValueError(NO_BLOBS_AT_START)
+            return lp, layout.to_bytes(b, len(q))
+
+        rs = self.random_state
+        state.random_state = rs
+        per_call = 1 if observed else _CHUNK
+        done = 0
+        while iterations is None or done < iterations:
+            k = per_call if iterations is None else min(per_call, iterations - done)
+            seeds = draw_seeds(self._random, k * thin_by)
+            raw = None if layout is None else layout.to_bytes(state.blobs, self.nwalkers)
+            try:
+                chain, lps, acc, kept, coords, log_prob, raw = engine.run(
+                    seeds,
+                    np.ascontiguousarray(state.coords, dtype=np.float64),
+                    np.ascontiguousarray(state.log_prob, dtype=np.float64),
+                    raw,
+                    evaluate,
+                    thin_by,
+                )
+            except BaseException:
+                self._random.set_state(rs)  # as after the last stored step
+                raise
+            rs = self.random_state
+            state.coords, state.log_prob, state.random_state = coords, log_prob, rs
+            if layout is not None:
+                state.blobs = layout.from_bytes(raw)
+            if store:
+                self.backend._save_steps(chain, lps, acc, None if kept is None else layout.from_bytes(kept), rs,
+                                         engine.state_json())
+            pbar.update(k * thin_by)
+            done += k
+            if observed:
+                yield state
+        if not observed and done > 0:
+            yield state
+
+    def _engine_step(self, engine, state):
+        """One step on the engine for the Python loop (blobs, e.g. objects,
+        kept in Python): the same step as the engine's loop makes."""
+        stash = []
+        compute = self.compute_log_prob
+
+        def evaluate(q, idx):
+            lp, b = compute(q)
+            if b is not None:
+                if state.blobs is None:
+                    raise ValueError(NO_BLOBS_AT_START)
+                stash.append((idx, b))
+            return np.ascontiguousarray(lp, dtype=np.float64), None
+
+        _, _, acc, _, coords, log_prob, _ = engine.run(
+            draw_seeds(self._random, 1),
+            np.ascontiguousarray(state.coords, dtype=np.float64),
+            np.ascontiguousarray(state.log_prob, dtype=np.float64),
+            None,
+            evaluate,
+            1,
+        )
+        accepted = acc[0]
+        for idx, b in stash:
+            m = accepted[idx]
+            state.blobs[idx[m]] = b[m]
+        state.coords, state.log_prob = coords, log_prob
+        return state, accepted
 
     def run_mcmc(self, initial_state, nsteps, **kwargs):
         """Run ``nsteps`` of :meth:`sample` and return the last :class:`State`

@@ -15,6 +15,11 @@ _NOT_RUN = "you must run the sampler with 'store == True' before accessing the r
 class Backend:
     """Stores the chain in memory as numpy arrays.
 
+    Besides emcee's attributes, ``move_state`` holds the moves' configuration
+    and tuning state (JSON) after the last stored step, or None, so that a
+    sampler constructed on this backend continues the moves' adaptation
+    (DIME's proposal) exactly.
+
     Parameters
     ----------
     dtype : numpy dtype, default float64
@@ -34,6 +39,7 @@ class Backend:
         self.log_prob = np.empty((0, self.nwalkers), dtype=self.dtype)
         self.blobs = None
         self.random_state = None
+        self.move_state = None
         self.initialized = True
 
     def has_blobs(self):
@@ -139,18 +145,27 @@ class Backend:
             self.blobs[i] = state.blobs
         self.accepted += accepted
         self.random_state = state.random_state
+        self.move_state = None  # a step stored without the moves' state
         self.iteration = i + 1
 
-    def _save_steps(self, coords, log_prob, accepted, random_state):
-        # Many steps at once (the sampler's Rust loop): rows, acceptance masks.
-        self._check(State(coords[0], log_prob=log_prob[0]), accepted[0])
-        i, n = self.iteration, len(coords)
+    def _save_steps(self, coords, log_prob, accepted, blobs, random_state, move_state=None):
+        # Many steps at once (the sampler's Rust loop): rows (n, nwalkers, ...),
+        # acceptance masks, blobs or None, the random state and the moves' state
+        # (JSON of the core's MoveState) after the last of them.
+        n = len(coords)
+        if n == 0:
+            return
+        self._check(State(coords[0], log_prob=log_prob[0], blobs=None if blobs is None else blobs[0]), accepted[0])
+        i = self.iteration
         if i + n > len(self.chain):
             raise ValueError("the backend has no room for these steps; call grow() first")
         self.chain[i : i + n] = coords
         self.log_prob[i : i + n] = log_prob
+        if blobs is not None:
+            self.blobs[i : i + n] = blobs
         self.accepted += np.sum(accepted, axis=0)
         self.random_state = random_state
+        self.move_state = move_state
         self.iteration = i + n
 
     def flush(self):

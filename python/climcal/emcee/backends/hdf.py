@@ -217,17 +217,21 @@ class HDFBackend(Backend):
         if state.random_state is not None and self._flush_due():
             self.flush()
 
-    def _save_steps(self, coords, log_prob, accepted, random_state):
+    def _save_steps(self, coords, log_prob, accepted, blobs, random_state, move_state=None):
         # Many steps at once (the sampler's Rust loop), written with the next flush.
+        # (move_state is not stored yet: the interim signature of the Rust writer's.)
         if self.read_only:
             raise RuntimeError(
                 "The backend has been loaded in read-only mode. Set `read_only = False` to make changes."
             )
-        if not self._pending:
-            self._check(State(coords[0], log_prob=log_prob[0]), accepted[0])
         n = len(coords)
+        if n == 0:
+            return
+        if not self._pending:
+            self._check(State(coords[0], log_prob=log_prob[0], blobs=None if blobs is None else blobs[0]), accepted[0])
         for j in range(n):
-            self._pending.append((coords[j], log_prob[j], None, accepted[j], random_state if j == n - 1 else None))
+            self._pending.append((coords[j], log_prob[j], None if blobs is None else blobs[j], accepted[j],
+                                  random_state if j == n - 1 else None))
         if self._flush_due():
             self.flush()
 

@@ -1,15 +1,23 @@
 """emcee's moves, run by climcal's Rust core.
 
-Each class takes emcee's arguments and builds the matching move of
-``climcal::sampler::moves``; its ``propose(model, state)`` makes the whole step
-in Rust (the split, the proposals, their Metropolis–Hastings factors, the
-acceptance and, for DIME and the Gaussian ``sequential`` mode, the tuning
-state) and calls Python only for the log-probabilities of each set of
-proposals (``model.compute_log_prob_fn``). The step's random numbers come from
-one 64-bit seed drawn from ``model.random`` (the sampler's ``RandomState``).
+Each class takes emcee's arguments and describes the matching move of
+``climcal::sampler::moves`` (``_core_spec()``). When every move of a sampler
+is built in, the sampler runs its whole loop on the Rust engine
+(``climcal._lib.EmceeEngine``: the choice of a move of the mixture, the split,
+the proposals, their Metropolis–Hastings factors, the acceptance, the tuning
+state of DIME and of the Gaussian ``sequential`` mode, the kept rows), which
+calls Python only for the log-probabilities. In a mixture with moves written
+in Python the sampler steps in Python, and a built-in move's
+``propose(model, state)`` makes its step in Rust (``climcal._lib.EmceeMove``)
+with one 64-bit seed drawn from ``model.random`` (the sampler's
+``RandomState``).
 
 A subclass that overrides ``get_proposal`` runs in Python instead, through the
 base class (:class:`~climcal.emcee.moves.RedBlueMove`), as in emcee.
+
+``climcal.moves`` objects (``climcal.moves.DEMove()``, ...) are accepted by
+``climcal.emcee.EnsembleSampler(moves=...)`` too, each with its own parameters
+(note ``climcal.moves.StretchMove``'s ``randomize_split=False`` default).
 """
 
 from __future__ import annotations
@@ -96,37 +104,18 @@ class _Native:
         state.log_prob = log_prob
         return state, accepted
 
-    def _run_native(self, model, state, nsteps, thin_by, chunk=256):
-        """``nsteps`` steps in Rust, in chunks of ``chunk`` kept steps: yields
-        ``(chain, log_prob, accepted)`` of the kept steps of each chunk, with
-        ``state`` updated to the chunk's end. The seeds are drawn from
-        ``model.random`` as ``propose`` draws them (one per step), so the chain
-        is the one ``propose`` step by step gives."""
-        if self._red_blue:
-            nwalkers, ndim = state.coords.shape
-            if nwalkers < 2 * ndim and not self.live_dangerously:
-                raise RuntimeError(TOO_FEW_WALKERS)
-        core = self._core()
+    def _engine_spec(self):
+        """The move table of the engine (a dict with ``kind``), or None when
+        the move runs in Python (its own ``get_proposal``, ``propose`` or
+        ``tune``)."""
+        cls = type(self)
+        if self._python_proposal() or cls.tune is not Move.tune or cls.propose is not _Native.propose:
+            return None
+        return self._core_spec().to_dict()
 
-        def evaluate(q, idx):
-            lp, blobs = model.compute_log_prob_fn(q)
-            if blobs is not None:
-                raise ValueError(
-                    "If you start sampling with a given log_prob, you also need to provide the current list of "
-                    "blobs at that position."
-                )
-            return np.ascontiguousarray(lp, dtype=np.float64)
-
-        coords = np.ascontiguousarray(state.coords, dtype=np.float64)
-        log_prob = np.ascontiguousarray(state.log_prob, dtype=np.float64)
-        done = 0
-        while done < nsteps:
-            n = min(chunk * thin_by, nsteps - done)
-            seeds = model.random.randint(_INT64_MAX, size=n, dtype=np.int64)
-            chain, lps, acc, coords, log_prob = core.run(seeds, coords, log_prob, evaluate, thin_by)
-            done += n
-            state.coords, state.log_prob = coords, log_prob
-            yield n, chain, lps, acc
+    def _check_walkers_for(self, nwalkers, ndim):
+        if self._red_blue and nwalkers < 2 * ndim and not self.live_dangerously:
+            raise RuntimeError(TOO_FEW_WALKERS)
 
     def __getstate__(self):
         d = dict(self.__dict__)
@@ -139,6 +128,31 @@ class _Native:
         self.__dict__.update(d)
         if tuning is not None:
             self._core().set_tuning_json(tuning)
+
+
+class _CoreMove(_Native, Move):
+    """A ``climcal.moves`` object (``climcal.moves.DEMove()``, ...) as a move
+    of ``climcal.emcee``, with the object's own parameters."""
+
+    live_dangerously = False
+
+    def __init__(self, spec):
+        self._spec = spec
+        self._red_blue = spec.kind not in ("gaussian", "dime")
+
+    def _core_spec(self):
+        return self._spec
+
+    def _python_proposal(self):
+        return False
+
+    def __repr__(self):
+        return repr(self._spec)
+
+
+def as_move(m):
+    """``m``, or a ``climcal.moves`` object as a :class:`_CoreMove`."""
+    return _CoreMove(m) if isinstance(m, core_moves.Move) else m
 
 
 class StretchMove(_Native, RedBlueMove):
