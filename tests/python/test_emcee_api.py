@@ -259,8 +259,8 @@ def test_resume_from_hdf_file_continues_exactly(tmp_path, moves):
 @pytest.mark.parametrize("moves", [None, cemcee.moves.DIMEMove(), cemcee.moves.GaussianMove(0.4, mode="sequential")])
 @pytest.mark.parametrize("hdf", [False, True])
 def test_rust_loop_of_run_mcmc_is_the_step_by_step_chain(tmp_path, moves, hdf):
-    """run_mcmc with one built-in move runs its loop in Rust (EmceeMove.run);
-    sample() goes step by step: same chain, acceptance and random state."""
+    """run_mcmc runs its loop in Rust in chunks of 256 kept steps, sample() one
+    engine call per state: same chain, acceptance and random state."""
     out = []
     for k, how in enumerate(("run_mcmc", "sample")):
         np.random.seed(12)

@@ -43,6 +43,8 @@ def make_engine(moves, weights):
 def draw_seeds(random, n):
     """``n`` step seeds from the sampler's ``RandomState`` (the same numbers as
     ``n`` draws of one: each is one 64-bit draw)."""
+    if n == 1:  # the scalar draw costs a third of a size-1 array's
+        return np.array([random.randint(_INT64_MAX, dtype=np.int64)], dtype=np.int64)
     return random.randint(_INT64_MAX, size=n, dtype=np.int64)
 
 

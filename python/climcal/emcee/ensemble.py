@@ -1,21 +1,26 @@
 """emcee 3's ``EnsembleSampler`` on climcal's engine.
 
-What runs where: the moves (the split into sets, the proposals, their
-Metropolis–Hastings factors, the acceptance draws and the moves' tuning state)
-run in Rust, one call per step (``climcal._lib.EmceeMove.propose``); Rust calls
-back into Python once per set of proposals (a half-ensemble for the stretch
-move) for their log-probabilities — one call of ``log_prob_fn`` with
-``vectorize=True``, otherwise one per walker through ``pool.map`` or ``map``.
-``run_mcmc`` with one built-in move and no blobs runs the whole loop in Rust
-(``EmceeMove.run``: the steps and the kept chain rows, handed to the backend
-in chunks). This module is the layer emcee users see: argument checks, the
-generator, blobs (any dtype, kept as numpy arrays), the backends and the
-random state.
+What runs where: when every move is built in, the whole loop runs in Rust
+(``climcal._lib.EmceeEngine``, driven from ``_engine_loop``): the choice of a
+move of a mixture, the split into sets, the proposals, their
+Metropolis–Hastings factors, the acceptance draws, the moves' tuning state and
+the kept rows of every ``thin_by``-th step (positions, log-probabilities,
+acceptance masks, blobs as bytes), one call per chunk of ``_CHUNK`` kept steps
+(``run_mcmc``) or per yielded state (``sample()``), each stored with one
+``backend._save_steps``. Rust calls back into Python once per set of proposals
+(a half-ensemble for the stretch move) for their log-probabilities — one call
+of ``log_prob_fn`` with ``vectorize=True``, otherwise one per walker through
+``pool.map`` or ``map``. The loop runs step by step in Python only for moves
+written in Python, object blobs, backends other than ``Backend``/``HDFBackend``
+and the deprecated ``thin=``. This module is the layer emcee users see:
+argument checks, the generator, blobs (any dtype, kept as numpy arrays), the
+backends and the random state.
 
 The random state is a numpy ``RandomState`` seeded, as emcee's, from numpy's
 global generator (or from the backend when it resumes one); each step draws
-one 64-bit seed from it for the Rust move, so ``random_state`` (stored with
-every step, also in HDF5 files) fixes the rest of the run exactly.
+one 64-bit seed from it for the Rust step, so ``random_state`` (stored with
+every step, also in HDF5 files) fixes the rest of the run exactly, and the
+moves' tuning state (``backend.move_state``) is stored with it.
 """
 
 from __future__ import annotations
@@ -424,7 +429,7 @@ class EnsembleSampler:
             results = self.log_prob_fn(p)
             if isinstance(results, np.ndarray) and results.ndim == 1 and results.dtype.kind in "fiu":
                 log_prob = results.astype(np.float64)
-                if np.any(np.isnan(log_prob)):
+                if np.isnan(log_prob).any():
                     raise ValueError("Probability function returned NaN")
                 return log_prob, None
         else:
@@ -432,7 +437,7 @@ class EnsembleSampler:
         log_prob, blob = _split_results(results)
         if blob is not None:
             blob = self._blob_array(blob)
-        if np.any(np.isnan(log_prob)):
+        if np.isnan(log_prob).any():
             raise ValueError("Probability function returned NaN")
         return log_prob, blob
 

@@ -20,7 +20,8 @@
 //! leaves the tuning state as it was before the call, so the engine stays the
 //! state of the last stored step.
 
-use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::ndarray as nd;
+use numpy::{PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use rand::Rng;
@@ -249,7 +250,7 @@ impl PyEmceeEngine {
         let mut accepted = vec![false; nw];
         let mut eval = |q: &[f64], active: &[usize], lp: &mut Vec<f64>, nb: &mut Vec<u8>| -> PyResult<bool> {
             let n = active.len();
-            let qa = PyArray1::from_slice(py, q).reshape([n, dim])?;
+            let qa = array2(py, q.to_vec(), [n, dim])?;
             let idx = PyArray1::from_iter(py, active.iter().map(|&k| k as i64));
             let out = evaluate.call1((qa, idx))?;
             let (l, b): (Bound<'py, PyAny>, Bound<'py, PyAny>) = out
@@ -287,16 +288,28 @@ impl PyEmceeEngine {
                 kept_blobs.extend_from_slice(&w.blobs);
             }
         }
-        let kept_blobs = if has_blobs { Some(PyArray1::from_vec(py, kept_blobs).reshape([n_kept, nw, width])?) } else { None };
-        let end_blobs = if has_blobs { Some(PyArray1::from_vec(py, w.blobs).reshape([nw, width])?) } else { None };
+        let kept_blobs = if has_blobs { Some(array3(py, kept_blobs, [n_kept, nw, width])?) } else { None };
+        let end_blobs = if has_blobs { Some(array2(py, w.blobs, [nw, width])?) } else { None };
         Ok((
-            PyArray1::from_vec(py, chain).reshape([n_kept, nw, dim])?,
-            PyArray1::from_vec(py, lps).reshape([n_kept, nw])?,
-            PyArray1::from_vec(py, acc).reshape([n_kept, nw])?,
+            array3(py, chain, [n_kept, nw, dim])?,
+            array2(py, lps, [n_kept, nw])?,
+            array2(py, acc, [n_kept, nw])?,
             kept_blobs,
-            PyArray1::from_vec(py, w.positions).reshape([nw, dim])?,
+            array2(py, w.positions, [nw, dim])?,
             PyArray1::from_vec(py, w.ln_probs),
             end_blobs,
         ))
     }
+}
+
+/// A vector as a 2-D array (one Python object: no reshape of a 1-D one).
+fn array2<T: numpy::Element>(py: Python<'_>, v: Vec<T>, shape: [usize; 2]) -> PyResult<Bound<'_, PyArray2<T>>> {
+    let a = nd::Array2::from_shape_vec(shape, v).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyArray2::from_owned_array(py, a))
+}
+
+/// A vector as a 3-D array.
+fn array3<T: numpy::Element>(py: Python<'_>, v: Vec<T>, shape: [usize; 3]) -> PyResult<Bound<'_, PyArray3<T>>> {
+    let a = nd::Array3::from_shape_vec(shape, v).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyArray3::from_owned_array(py, a))
 }

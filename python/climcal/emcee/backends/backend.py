@@ -155,7 +155,13 @@ class Backend:
         n = len(coords)
         if n == 0:
             return
-        self._check(State(coords[0], log_prob=log_prob[0], blobs=None if blobs is None else blobs[0]), accepted[0])
+        nwalkers, ndim = self.shape
+        if np.shape(coords)[1:] != (nwalkers, ndim) or np.shape(log_prob) != (n, nwalkers):
+            raise ValueError(f"invalid coordinate dimensions; expected {(nwalkers, ndim)}")
+        if np.shape(accepted) != (n, nwalkers):
+            raise ValueError(f"invalid acceptance size; expected {nwalkers}")
+        if (blobs is None) == self.has_blobs():
+            raise ValueError("expected blobs, but none were given" if blobs is None else "unexpected blobs")
         i = self.iteration
         if i + n > len(self.chain):
             raise ValueError("the backend has no room for these steps; call grow() first")
@@ -163,7 +169,7 @@ class Backend:
         self.log_prob[i : i + n] = log_prob
         if blobs is not None:
             self.blobs[i : i + n] = blobs
-        self.accepted += np.sum(accepted, axis=0)
+        self.accepted += accepted[0] if n == 1 else np.sum(accepted, axis=0)
         self.random_state = random_state
         self.move_state = move_state
         self.iteration = i + n
