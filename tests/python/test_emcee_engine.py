@@ -331,3 +331,13 @@ def test_hdf_backend_stores_the_engines_blobs(tmp_path):
     assert_same(a, b)
     np.testing.assert_array_equal(cemcee.backends.HDFBackend(str(tmp_path / "c.h5"), read_only=True).get_blobs(),
                                   a.get_blobs())
+
+
+def test_changed_move_parameters_take_effect_at_the_next_run():
+    np.random.seed(0)
+    move = cemcee.moves.DEMove()
+    s = cemcee.EnsembleSampler(16, 3, lp, moves=move)
+    s.run_mcmc(np.random.randn(16, 3), 5)
+    move.sigma = 0.5
+    s.run_mcmc(None, 5)
+    assert '"sigma":0.5' in s.backend.move_state and s.iteration == 10

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._ext import native
 
-__all__ = ["make_engine", "draw_seeds", "BlobBytes", "NO_BLOBS_AT_START"]
+__all__ = ["engine_specs", "make_engine", "draw_seeds", "BlobBytes", "NO_BLOBS_AT_START"]
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -28,16 +28,21 @@ NO_BLOBS_AT_START = (
 )
 
 
-def make_engine(moves, weights):
-    """An ``EmceeEngine`` for the moves (with weights), or None when one of
-    them runs in Python (then so does the sampler's loop)."""
+def engine_specs(moves, weights):
+    """The moves (with weights) as the engine's JSON list of move tables, or
+    None when one of them runs in Python (then so does the sampler's loop)."""
     specs = []
     for m, w in zip(moves, weights):
         spec = getattr(m, "_engine_spec", lambda: None)()
         if spec is None:
             return None
         specs.append(dict(spec, weight=float(w)))
-    return native().EmceeEngine(json.dumps(specs))
+    return json.dumps(specs)
+
+
+def make_engine(specs):
+    """An ``EmceeEngine`` of :func:`engine_specs`' moves, with fresh tuning."""
+    return native().EmceeEngine(specs)
 
 
 def draw_seeds(random, n):

@@ -33,7 +33,7 @@ import numpy as np
 
 from .backends import Backend, HDFBackend
 from .model import Model
-from ._engine import NO_BLOBS_AT_START, BlobBytes, draw_seeds, make_engine
+from ._engine import NO_BLOBS_AT_START, BlobBytes, draw_seeds, engine_specs, make_engine
 from .moves import StretchMove
 from .moves.builtin import as_move
 from .pbar import get_progress_bar
@@ -107,7 +107,7 @@ class EnsembleSampler:
         self._weights /= np.sum(self._weights)
         # The Rust loop of the built-in moves (made at the first run), and the
         # move state it starts from (a stored run's, or a pickled sampler's).
-        self._engine = None
+        self._engine = self._engine_specs = None
         self._engine_state = None
 
         self.pool = pool
@@ -171,17 +171,23 @@ class EnsembleSampler:
         d["pool"] = None  # pools do not pickle
         if self._engine is not None:  # the native engine pickles as its state
             d["_engine_state"] = self._engine.state_json()
-        d["_engine"] = None
+        d["_engine"] = d["_engine_specs"] = None
         return d
 
     def _get_engine(self):
-        """The Rust loop of the moves (None when a move runs in Python), with
-        the tuning state it was given (a stored run's, a pickled sampler's)
-        when that state belongs to these moves."""
-        if self._engine is None:
-            self._engine = make_engine(self._moves, self._weights)
-            if self._engine is not None and self._engine_state is not None:
-                self._engine.set_state_json(self._engine_state)
+        """The Rust loop of the moves (None when a move runs in Python). Made
+        at the first run, and again when a move's parameters changed since;
+        it takes the tuning state it is given (a stored run's, a pickled
+        sampler's, the previous engine's) when that belongs to these moves."""
+        specs = engine_specs(self._moves, self._weights)
+        if specs is None:
+            return None
+        if self._engine is None or self._engine_specs != specs:
+            given = self._engine_state if self._engine is None else self._engine.state_json()
+            self._engine = make_engine(specs)
+            self._engine_specs = specs
+            if given is not None:
+                self._engine.set_state_json(given)
             self._engine_state = None
         return self._engine
 
