@@ -341,3 +341,17 @@ def test_changed_move_parameters_take_effect_at_the_next_run():
     move.sigma = 0.5
     s.run_mcmc(None, 5)
     assert '"sigma":0.5' in s.backend.move_state and s.iteration == 10
+
+
+@pytest.mark.skipif(not hasattr(cemcee.backends.HDFBackend, "move_state"),
+                    reason="HDFBackend does not store the move state yet (interface.md: climcal_move_state)")
+def test_resumed_dime_from_an_hdf_file_continues_exactly(tmp_path):
+    pytest.importorskip("h5py")
+    straight = run("run_mcmc", cemcee.moves.DIMEMove(), fn=lp, nsteps=70, thin_by=1, nwalkers=24).get_chain()
+    fn = str(tmp_path / "dime.h5")
+    run("run_mcmc", cemcee.moves.DIMEMove(), fn=lp, nsteps=40, thin_by=1, nwalkers=24,
+        backend=cemcee.backends.HDFBackend(fn))
+    np.random.seed(99)
+    t = cemcee.EnsembleSampler(24, 3, lp, moves=cemcee.moves.DIMEMove(), backend=cemcee.backends.HDFBackend(fn))
+    t.run_mcmc(None, 30)
+    np.testing.assert_array_equal(t.get_chain(), straight)
