@@ -21,6 +21,8 @@ class Backend:
         Of the stored chain and log-probabilities.
     """
 
+    move_state = None  # the moves' state (JSON) of the last stored steps, when the sampler gives one
+
     def __init__(self, dtype=None):
         self.initialized = False
         self.dtype = np.float64 if dtype is None else dtype
@@ -34,6 +36,7 @@ class Backend:
         self.log_prob = np.empty((0, self.nwalkers), dtype=self.dtype)
         self.blobs = None
         self.random_state = None
+        self.move_state = None
         self.initialized = True
 
     def has_blobs(self):
@@ -141,16 +144,23 @@ class Backend:
         self.random_state = state.random_state
         self.iteration = i + 1
 
-    def _save_steps(self, coords, log_prob, accepted, random_state):
+    def _save_steps(self, coords, log_prob, accepted, blobs=None, random_state=None, move_state=None):
         # Many steps at once (the sampler's Rust loop): rows, acceptance masks.
-        self._check(State(coords[0], log_prob=log_prob[0]), accepted[0])
+        if random_state is None and isinstance(blobs, (tuple, list)) and (not blobs or isinstance(blobs[0], str)):
+            # The sampler before the engine branch: _save_steps(coords, log_prob, accepted, random_state).
+            blobs, random_state = None, blobs
+        self._check(State(coords[0], log_prob=log_prob[0], blobs=None if blobs is None else blobs[0]), accepted[0])
         i, n = self.iteration, len(coords)
         if i + n > len(self.chain):
             raise ValueError("the backend has no room for these steps; call grow() first")
         self.chain[i : i + n] = coords
         self.log_prob[i : i + n] = log_prob
+        if blobs is not None:
+            self.blobs[i : i + n] = blobs
         self.accepted += np.sum(accepted, axis=0)
         self.random_state = random_state
+        if move_state is not None:
+            self.move_state = move_state
         self.iteration = i + n
 
     def flush(self):
