@@ -96,12 +96,17 @@ class HDFBackend(Backend):
         self._pending = []
         self._last_flush = time.monotonic()
         self._writer_obj = None
+        # While a run writes: nwalkers, ndim, has_blobs and the committed iteration, as
+        # this backend last wrote them (the checks of each step read no file);
+        # None otherwise (read from the file).
+        self._layout = None
 
     def __getstate__(self):
         self.flush()
         d = dict(self.__dict__)
         d["_pending"] = []
         d["_writer_obj"] = None
+        d["_layout"] = None
         return d
 
     def _writer(self):
@@ -143,9 +148,13 @@ class HDFBackend(Backend):
         """Empty (re-create) the group for an ensemble of ``nwalkers`` × ``ndim``."""
         self._check_writable()
         self._pending = []
+        self._layout = None
         self._writer().reset(int(nwalkers), int(ndim), _describe(self.dtype), __version__)
+        self._layout = {"nwalkers": int(nwalkers), "ndim": int(ndim), "has_blobs": False, "iteration": 0}
 
     def has_blobs(self):
+        if self._layout is not None:
+            return self._layout["has_blobs"]
         with self.open() as f:
             return bool(f[self.name].attrs["has_blobs"])
 
@@ -165,14 +174,19 @@ class HDFBackend(Backend):
 
     @property
     def shape(self):
+        if self._layout is not None:
+            return self._layout["nwalkers"], self._layout["ndim"]
         with self.open() as f:
             g = f[self.name]
             return int(g.attrs["nwalkers"]), int(g.attrs["ndim"])
 
     @property
     def iteration(self):
+        pending = sum(len(p[0]) for p in self._pending)
+        if self._layout is not None:
+            return self._layout["iteration"] + pending
         with self.open() as f:
-            return int(f[self.name].attrs["iteration"]) + sum(len(p[0]) for p in self._pending)
+            return int(f[self.name].attrs["iteration"]) + pending
 
     @property
     def accepted(self):
@@ -206,17 +220,23 @@ class HDFBackend(Backend):
         self.flush()
         self._check_blobs(blobs)
         blob_dt = None
-        if blobs is not None:
-            blobs = np.asarray(blobs)
-            with self.open() as f:
-                g = f[self.name]
-                if g.attrs["has_blobs"] and g["blobs"].dtype.shape != blobs.shape[1:]:
+        with self.open() as f:
+            g = f[self.name]
+            layout = {"nwalkers": int(g.attrs["nwalkers"]), "ndim": int(g.attrs["ndim"]),
+                      "has_blobs": bool(g.attrs["has_blobs"]), "iteration": int(g.attrs["iteration"])}
+            if blobs is not None:
+                blobs = np.asarray(blobs)
+                if layout["has_blobs"] and g["blobs"].dtype.shape != blobs.shape[1:]:
                     raise ValueError(
                         f"Existing blobs have shape {g['blobs'].dtype.shape} but new blobs requested with "
                         f"shape {blobs.shape[1:]}"
                     )
+        if blobs is not None:
             blob_dt = _describe(np.dtype((blobs.dtype, blobs.shape[1:])))
+        self._layout = None
         self._writer().grow(int(ngrow or 0), blob_dt)
+        layout["has_blobs"] = layout["has_blobs"] or blobs is not None
+        self._layout = layout
 
     def save_step(self, state, accepted):
         """Store one step (written with the next flush)."""
@@ -270,6 +290,8 @@ class HDFBackend(Backend):
 
     def _flush(self, keep_margin):
         self._last_flush = time.monotonic()
+        if not keep_margin:
+            layout, self._layout = self._layout, None  # the run's writes end here
         if not self._pending:
             if not keep_margin and self._writer_obj is not None:
                 self._writer_obj.trim()
@@ -289,11 +311,15 @@ class HDFBackend(Backend):
         else:
             b = bd = None
         try:
-            self._writer().append(len(coords), c, cd, lp, ld, b, bd, np.ascontiguousarray(accepted).reshape(-1), rs,
-                                  ms, keep_margin)
+            it = self._writer().append(len(coords), c, cd, lp, ld, b, bd, np.ascontiguousarray(accepted).reshape(-1),
+                                       rs, ms, keep_margin)
         except BaseException:
             self._pending = pending + self._pending  # nothing committed: keep the steps
+            if not keep_margin:
+                self._layout = layout
             raise
+        if keep_margin and self._layout is not None:
+            self._layout["iteration"] = it
 
     def __enter__(self):
         return self
