@@ -705,7 +705,7 @@ mod tests {
         let got = g.dataset("chain").unwrap().read_raw::<f64>().unwrap();
         assert_eq!(&got[..16], &chain[..]);
         assert_eq!(&got[16..], &chain[..]);
-        assert_eq!(g.dataset("accepted").unwrap().read_raw::<f64>().unwrap(), vec![2.0, 2.0, 4.0, 4.0]);
+        assert_eq!(g.dataset("accepted").unwrap().read_raw::<f64>().unwrap(), vec![2.0, 0.0, 4.0, 4.0]);
         assert_eq!(super::super::h5io::get_text_bytes_attr(&g, "climcal_move_state").unwrap(), r#"{"moves":[]}"#);
         assert!(f.group("other").is_ok());
     }

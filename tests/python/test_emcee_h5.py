@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import h5py
 import numpy as np
@@ -199,7 +200,8 @@ READER = textwrap.dedent(
     """
     import json, os, sys, time
     import h5py, numpy as np
-    path, stop = sys.argv[1], sys.argv[2]
+    path, stop, ready = sys.argv[1], sys.argv[2], sys.argv[3]
+    open(ready, "w").close()
     reads = fails = wrong = 0
     errors = []
     last = 0
@@ -226,14 +228,18 @@ READER = textwrap.dedent(
 
 def test_reader_in_another_process_never_fails(tmp_path):
     fn = tmp_path / "live.h5"
-    stop = tmp_path / "stop"
-    n, nw = 400, 16
+    stop, ready = tmp_path / "stop", tmp_path / "ready"
+    n, nw = 1000, 16
     be = cemcee.backends.HDFBackend(str(fn), flush_interval=0)  # a commit per step, as emcee
     be.reset(nw, 3)
     be.grow(n, np.zeros(nw))
-    proc = subprocess.Popen([sys.executable, "-c", READER, str(fn), str(stop)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", READER, str(fn), str(stop), str(ready)], stdout=subprocess.PIPE,
+                            text=True)
     rs = np.random.RandomState(2).get_state()
     try:
+        t0 = time.monotonic()
+        while not ready.exists() and proc.poll() is None and time.monotonic() - t0 < 60:
+            time.sleep(0.01)
         for i in range(n):
             st = cemcee.State(np.full((nw, 3), i + 1.0), log_prob=np.zeros(nw), blobs=np.full(nw, i + 1.0),
                               random_state=rs)

@@ -24,6 +24,7 @@ emcee.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -375,11 +376,20 @@ def _raw(a, dtype=None):
     contiguous), and the JSON description of its element type (``dtype``, by
     default ``a``'s)."""
     a = np.ascontiguousarray(a)
-    return a.reshape(-1).view(np.uint8), json.dumps(_dtype_tree(a.dtype if dtype is None else np.dtype(dtype)))
+    return a.reshape(-1).view(np.uint8), _describe(a.dtype if dtype is None else dtype)
 
 
 def _describe(dtype):
-    return json.dumps(_dtype_tree(np.dtype(dtype)))
+    dt = np.dtype(dtype)
+    try:
+        return _describe_cached(dt)
+    except TypeError:  # an unhashable dtype (metadata)
+        return json.dumps(_dtype_tree(dt))
+
+
+@functools.lru_cache(maxsize=64)
+def _describe_cached(dt):
+    return json.dumps(_dtype_tree(dt))
 
 
 def _order(dt):
