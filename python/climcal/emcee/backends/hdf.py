@@ -162,7 +162,7 @@ class HDFBackend(Backend):
     def get_value(self, name, flat=False, thin=1, discard=0):
         if not self.initialized:
             raise AttributeError(_NOT_RUN)
-        self.flush()
+        self._flush(keep_margin=True)  # reads during a run (convergence checks) keep the run's state
         with self.open() as f:
             g = f[self.name]
             iteration = int(g.attrs["iteration"])
@@ -191,7 +191,7 @@ class HDFBackend(Backend):
 
     @property
     def accepted(self):
-        self.flush()
+        self._flush(keep_margin=True)
         with self.open() as f:
             return f[self.name]["accepted"][...]
 
@@ -285,8 +285,9 @@ class HDFBackend(Backend):
             raise ValueError(f"invalid acceptance size; expected {first[3].shape[1]}")
 
     def flush(self):
-        """Write the pending steps (one commit) and give back the room kept for
-        live readers while a run writes."""
+        """Write the pending steps (one commit) and end the run's writes: give back
+        the room kept for live readers, and read the layout from the file again
+        (another backend may write it next). The sampler calls it when a run ends."""
         self._flush(keep_margin=False)
 
     def _flush(self, keep_margin):
