@@ -254,3 +254,21 @@ def test_reader_in_another_process_never_fails(tmp_path):
     assert r["reads"] >= 20, r
     with h5py.File(fn) as f:
         assert int(f["mcmc"].attrs["iteration"]) == n
+
+
+@pytest.mark.parametrize("backend", ["memory", "hdf"])
+def test_save_steps_with_blobs(tmp_path, backend):
+    # The sampler's call for a chunk of steps with blobs (interface of the engine's Rust loop).
+    dt = np.dtype([("lp", "f8"), ("v", "i4", (2,))])
+    be = cemcee.backends.Backend() if backend == "memory" else cemcee.backends.HDFBackend(str(tmp_path / "c.h5"))
+    be.reset(NW, NDIM)
+    blobs = _blobs(dt, np.random.default_rng(2))
+    be.grow(N, blobs[0])
+    c = np.random.default_rng(3).standard_normal((N, NW, NDIM))
+    acc = np.ones((N, NW), bool)
+    acc[1, 0] = False
+    be._save_steps(c, c[..., 0], acc, blobs, np.random.RandomState(4).get_state(), '{"moves": []}')
+    be.flush()
+    assert _same(be.get_blobs(), blobs) and np.array_equal(be.get_chain(), c)
+    assert list(be.accepted) == [N - 1] + [N] * (NW - 1)
+    assert be.move_state == '{"moves": []}' and be.iteration == N
