@@ -14,6 +14,8 @@ mod builtin;
 mod chain;
 mod distribution;
 mod emcee;
+#[cfg(feature = "hdf5")]
+mod emcee_h5;
 mod fingerprint;
 mod likelihood;
 mod optimizer;
@@ -75,6 +77,8 @@ fn climcal_lib(m: &Bound<'_, PyModule>) -> PyResult<()> {
     chain::register(m)?;
     optimizer::register(m)?;
     emcee::register(m)?;
+    #[cfg(feature = "hdf5")]
+    emcee_h5::register(m)?;
     projection::register(m)?;
     Ok(())
 }

@@ -59,6 +59,8 @@ use crate::error::{Error, Result};
 use crate::sampler::{Chain, CheckpointSink, RunOptions, SamplerState};
 
 #[cfg(feature = "hdf5")]
+pub mod emcee;
+#[cfg(feature = "hdf5")]
 pub mod ensemble;
 #[cfg(feature = "hdf5")]
 mod h5io;

@@ -26,6 +26,8 @@ class Backend:
         Of the stored chain and log-probabilities.
     """
 
+    move_state = None  # the moves' state (JSON) of the last stored steps, when the sampler gives one
+
     def __init__(self, dtype=None):
         self.initialized = False
         self.dtype = np.float64 if dtype is None else dtype
