@@ -514,9 +514,8 @@ impl EmceeWriter {
         match c.move_state {
             // Steps stored without the moves' state: a stale one must not outlive them.
             Some("") => {
-                if g.attr("climcal_move_state").is_ok() {
-                    g.delete_attr("climcal_move_state").map_err(&e)?;
-                }
+                let stale = g.attr("climcal_move_state").is_ok();
+                stale.then(|| g.delete_attr("climcal_move_state")).transpose().map_err(&e)?;
             }
             Some(m) => set_text_bytes_attr(&g, "climcal_move_state", m).map_err(&e)?,
             None => {}
