@@ -173,6 +173,29 @@ def test_object_blobs_stay_on_the_python_loop_with_the_same_chain():
     np.testing.assert_array_equal(np.vectorize(lambda d: d["x0"])(blobs), a.get_chain()[..., 0])
 
 
+def test_object_blobs_with_dime_resume_exactly_from_the_stored_move_state():
+    """Object blobs run on the Python loop; its steps are stored with the moves'
+    state too, so DIME resumed from the backend continues as the straight run
+    (and does not without the stored state)."""
+
+    def f_obj(x):
+        return lp(x), {"x0": float(x[0])}
+
+    straight = run("run_mcmc", cemcee.moves.DIMEMove(), fn=f_obj, nsteps=70, thin_by=1, nwalkers=24)
+    assert straight.get_blobs().dtype == object and straight.backend.move_state is not None
+
+    def resumed(forget):
+        s = run("run_mcmc", cemcee.moves.DIMEMove(), fn=f_obj, nsteps=40, thin_by=1, nwalkers=24)
+        if forget:
+            s.backend.move_state = None
+        t = cemcee.EnsembleSampler(24, 3, f_obj, moves=cemcee.moves.DIMEMove(), backend=s.backend)
+        t.run_mcmc(None, 30)
+        return t.get_chain()
+
+    np.testing.assert_array_equal(resumed(False), straight.get_chain())
+    assert not np.array_equal(resumed(True), straight.get_chain())
+
+
 @pytest.mark.parametrize("moves", [mixture, cemcee.moves.DIMEMove,
                                    lambda: cemcee.moves.GaussianMove(0.4, mode="sequential")],
                          ids=["de+snooker+stretch", "dime", "gaussian-sequential"])

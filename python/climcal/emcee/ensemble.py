@@ -305,7 +305,15 @@ class EnsembleSampler:
                             state.random_state = None
                         if tune and move is not None:
                             move.tune(state, accepted)
-                        if saving:
+                        if saving and engine is not None and known:
+                            # Built-in moves on this loop (object blobs, thin=): the
+                            # step is stored with the moves' state, as the engine's loop does.
+                            blobs = None if state.blobs is None else np.array(state.blobs, copy=True)[None]
+                            self.backend._save_steps(np.array(state.coords, copy=True)[None],
+                                                     np.array(state.log_prob, copy=True)[None],
+                                                     np.asarray(accepted, dtype=bool).copy()[None], blobs,
+                                                     state.random_state, engine.state_json())
+                        elif saving:
                             self.backend.save_step(state, accepted)
                         pbar.update(1)
                         i += 1
