@@ -13,6 +13,7 @@ pytest.importorskip("climcal._lib")
 import climcal.emcee as cemcee  # noqa: E402
 import climcal.moves as cmoves  # noqa: E402
 from climcal.emcee.backends import Backend  # noqa: E402
+from test_emcee_api import PyStretch  # noqa: E402  (the stretch move written in Python)
 
 
 def lp(x):
@@ -314,19 +315,6 @@ def test_climcal_moves_objects_are_moves_with_their_own_parameters():
                 run("run_mcmc", cemcee.moves.DIMEMove(), fn=lpv, vectorize=True, nwalkers=24))
     with pytest.raises(RuntimeError, match="twice the number of dimensions"):
         run("run_mcmc", cmoves.DEMove(), fn=lp, nwalkers=4)
-
-
-class PyStretch(cemcee.moves.RedBlueMove):
-    def __init__(self, a=2.0, **kw):
-        self.a = a
-        super().__init__(**kw)
-
-    def get_proposal(self, s, c, random):
-        c = np.concatenate(c, axis=0)
-        ns, nc, ndim = len(s), len(c), s.shape[1]
-        zz = ((self.a - 1.0) * random.rand(ns) + 1) ** 2.0 / self.a
-        rint = random.randint(nc, size=(ns,))
-        return c[rint] - (c[rint] - s) * zz[:, None], (ndim - 1.0) * np.log(zz)
 
 
 def test_python_move_in_a_mixture_with_builtin_and_climcal_moves_samples_a_normal():

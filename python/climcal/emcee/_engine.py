@@ -18,7 +18,7 @@ import numpy as np
 
 from .._ext import native
 
-__all__ = ["engine_specs", "make_engine", "draw_seeds", "BlobBytes", "NO_BLOBS_AT_START"]
+__all__ = ["engine_specs", "make_engine", "draw_seeds", "engine_step", "BlobBytes", "NO_BLOBS_AT_START"]
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -51,6 +51,38 @@ def draw_seeds(random, n):
     if n == 1:  # the scalar draw costs a third of a size-1 array's
         return np.array([random.randint(_INT64_MAX, dtype=np.int64)], dtype=np.int64)
     return random.randint(_INT64_MAX, size=n, dtype=np.int64)
+
+
+def engine_step(engine, state, random, compute):
+    """One step of ``engine`` on ``state`` (updated in place), for the loop that
+    runs in Python: the seed drawn from ``random``, the log-probabilities (and
+    blobs, any dtype, kept in Python) from ``compute(q) -> (log_prob, blobs)``;
+    the accepted proposals' blobs are copied into ``state.blobs``. The same step
+    as the engine's own loop makes. Returns ``(state, accepted)``."""
+    stash = []
+
+    def evaluate(q, idx):
+        lp, b = compute(q)
+        if b is not None:
+            if state.blobs is None:
+                raise ValueError(NO_BLOBS_AT_START)
+            stash.append((idx, b))
+        return np.ascontiguousarray(lp, dtype=np.float64), None
+
+    _, _, acc, _, coords, log_prob, _ = engine.run(
+        draw_seeds(random, 1),
+        np.ascontiguousarray(state.coords, dtype=np.float64),
+        np.ascontiguousarray(state.log_prob, dtype=np.float64),
+        None,
+        evaluate,
+        1,
+    )
+    accepted = acc[0]
+    for idx, b in stash:
+        m = accepted[idx]
+        state.blobs[idx[m]] = b[m]
+    state.coords, state.log_prob = coords, log_prob
+    return state, accepted
 
 
 class BlobBytes:

@@ -33,7 +33,7 @@ import numpy as np
 
 from .backends import Backend, HDFBackend
 from .model import Model
-from ._engine import NO_BLOBS_AT_START, BlobBytes, draw_seeds, engine_specs, make_engine
+from ._engine import NO_BLOBS_AT_START, BlobBytes, draw_seeds, engine_specs, engine_step, make_engine
 from .moves import StretchMove
 from .moves.builtin import as_move
 from .pbar import get_progress_bar
@@ -385,31 +385,7 @@ class EnsembleSampler:
     def _engine_step(self, engine, state):
         """One step on the engine for the Python loop (blobs, e.g. objects,
         kept in Python): the same step as the engine's loop makes."""
-        stash = []
-        compute = self.compute_log_prob
-
-        def evaluate(q, idx):
-            lp, b = compute(q)
-            if b is not None:
-                if state.blobs is None:
-                    raise ValueError(NO_BLOBS_AT_START)
-                stash.append((idx, b))
-            return np.ascontiguousarray(lp, dtype=np.float64), None
-
-        _, _, acc, _, coords, log_prob, _ = engine.run(
-            draw_seeds(self._random, 1),
-            np.ascontiguousarray(state.coords, dtype=np.float64),
-            np.ascontiguousarray(state.log_prob, dtype=np.float64),
-            None,
-            evaluate,
-            1,
-        )
-        accepted = acc[0]
-        for idx, b in stash:
-            m = accepted[idx]
-            state.blobs[idx[m]] = b[m]
-        state.coords, state.log_prob = coords, log_prob
-        return state, accepted
+        return engine_step(engine, state, self._random, self.compute_log_prob)
 
     def run_mcmc(self, initial_state, nsteps, **kwargs):
         """Run ``nsteps`` of :meth:`sample` and return the last :class:`State`

@@ -33,7 +33,7 @@ use crate::sampler::rng::walker_rngs;
 /// The walkers during a run: positions `nw × dim` (row-major),
 /// log-probabilities, and each walker's blob as `width` raw bytes (`width = 0`:
 /// no blobs).
-pub(super) struct Walkers {
+struct Walkers {
     pub nw: usize,
     pub dim: usize,
     pub positions: Vec<f64>,
@@ -77,13 +77,13 @@ impl Walkers {
 /// An evaluation of a batch: `evaluate(q, active, lp, blobs)` fills `lp` with
 /// one log-probability per proposal (rows of `q`, for walkers `active`) and
 /// returns `true` when it also filled `blobs` (`width` bytes per proposal).
-pub(super) type Evaluate<'a> = dyn FnMut(&[f64], &[usize], &mut Vec<f64>, &mut Vec<u8>) -> PyResult<bool> + 'a;
+type Evaluate<'a> = dyn FnMut(&[f64], &[usize], &mut Vec<f64>, &mut Vec<u8>) -> PyResult<bool> + 'a;
 
 /// One step of `moves` on `w` in place, with `tuning` the moves' tuning
 /// state (one per move): the draws of walker `k` from `walker_rng(seed, k)`,
 /// in the order of the core's `moves::step` (the move of a mixture from
 /// walker 0's stream, no draw for one move; the split; the proposals; `u`).
-pub(super) fn step(
+fn step(
     moves: &Moves,
     tuning: &mut [MoveTuning],
     seed: u64,

@@ -4,10 +4,10 @@
 //! - [`engine`]: `EmceeEngine`, the sampler's loop — a weighted list of
 //!   built-in moves with their tuning state, making many steps per call and
 //!   keeping the chain rows, acceptance masks and blobs (as raw bytes) of every
-//!   `thin_by`-th step. Python is called only for the log-probabilities.
-//! - [`moves`]: `EmceeMove`, one built-in move a step at a time (what a move's
-//!   `propose(model, state)` does when the sampler's loop runs in Python,
-//!   i.e. in a mixture with moves written in Python).
+//!   `thin_by`-th step. Python is called only for the log-probabilities. A
+//!   built-in move's own `propose(model, state)` (a step of the loop that runs
+//!   in Python, in a mixture with moves written in Python) is a one-move
+//!   engine making one step.
 //!
 //! Random numbers: each step gets a 64-bit seed (drawn by the Python sampler
 //! from its numpy `RandomState`, so `random_state` alone fixes what follows,
@@ -19,10 +19,8 @@
 use pyo3::prelude::*;
 
 mod engine;
-mod moves;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<moves::PyEmceeMove>()?;
     m.add_class::<engine::PyEmceeEngine>()?;
     Ok(())
 }

@@ -8,8 +8,8 @@ the proposals, their Metropolis–Hastings factors, the acceptance, the tuning
 state of DIME and of the Gaussian ``sequential`` mode, the kept rows), which
 calls Python only for the log-probabilities. In a mixture with moves written
 in Python the sampler steps in Python, and a built-in move's
-``propose(model, state)`` makes its step in Rust (``climcal._lib.EmceeMove``)
-with one 64-bit seed drawn from ``model.random`` (the sampler's
+``propose(model, state)`` makes its step in Rust (a one-move
+``climcal._lib.EmceeEngine``, the same step) with one 64-bit seed drawn from ``model.random`` (the sampler's
 ``RandomState``).
 
 A subclass that overrides ``get_proposal`` runs in Python instead, through the
@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from ... import moves as core_moves
-from ..._ext import native
+from .._engine import engine_step, make_engine
 from .base import TOO_FEW_WALKERS, MHMove, Move, RedBlueMove
 
 __all__ = [
@@ -40,11 +38,8 @@ __all__ = [
     "DIMEMove",
 ]
 
-_INT64_MAX = np.iinfo(np.int64).max
-
-
 class _Native:
-    """Mixin: the move's step runs in Rust (``climcal._lib.EmceeMove``)."""
+    """Mixin: the move's step runs in Rust (a one-move ``climcal._lib.EmceeEngine``)."""
 
     _red_blue = True
     _native = None
@@ -60,7 +55,7 @@ class _Native:
 
     def _core(self):
         if self._native is None:
-            self._native = native().EmceeMove(json.dumps(self._core_spec().to_dict()))
+            self._native = make_engine(json.dumps([dict(self._core_spec().to_dict(), weight=1.0)]))
         return self._native
 
     def _python_proposal(self) -> bool:
@@ -76,33 +71,7 @@ class _Native:
                 raise RuntimeError(TOO_FEW_WALKERS)
         if self._python_proposal():
             return RedBlueMove.propose(self, model, state)
-        core = self._core()
-        seed = int(model.random.randint(_INT64_MAX, dtype=np.int64))
-        stash = []
-
-        def evaluate(q, idx):
-            lp, blobs = model.compute_log_prob_fn(q)
-            if blobs is not None:
-                stash.append((idx, blobs))
-            return np.ascontiguousarray(lp, dtype=np.float64)
-
-        coords, log_prob, accepted = core.propose(
-            seed,
-            np.ascontiguousarray(state.coords, dtype=np.float64),
-            np.ascontiguousarray(state.log_prob, dtype=np.float64),
-            evaluate,
-        )
-        for idx, blobs in stash:
-            if state.blobs is None:
-                raise ValueError(
-                    "If you start sampling with a given log_prob, you also need to provide the current list of "
-                    "blobs at that position."
-                )
-            m = accepted[idx]
-            state.blobs[idx[m]] = blobs[m]
-        state.coords = coords
-        state.log_prob = log_prob
-        return state, accepted
+        return engine_step(self._core(), state, model.random, model.compute_log_prob_fn)
 
     def _engine_spec(self):
         """The move table of the engine (a dict with ``kind``), or None when
@@ -120,14 +89,14 @@ class _Native:
     def __getstate__(self):
         d = dict(self.__dict__)
         d.pop("_native", None)
-        d["_tuning"] = None if self._native is None else self._native.tuning_json()
+        d["_tuning"] = None if self._native is None else self._native.state_json()
         return d
 
     def __setstate__(self, d):
         tuning = d.pop("_tuning", None)
         self.__dict__.update(d)
         if tuning is not None:
-            self._core().set_tuning_json(tuning)
+            self._core().set_state_json(tuning)
 
 
 class _CoreMove(_Native, Move):
