@@ -4,19 +4,17 @@
 //! steps as `climcal run cluster-examples/rscm-twin.toml`, so that
 //! `launch/bench.d/47-rscm.sh` can print their evaluations/s side by side. The model
 //! is built per evaluation as rscm-calibrate's docs do it (`DefaultModelRunner` with
-//! a factory calling RSCM's `ModelBuilder`); rscm-calibrate evaluates each half of
+//! a factory calling RSCM's `ModelBuilder`, here through climcal's `carbon_cycle_erf`, the twin's builder); rscm-calibrate evaluates each half of
 //! the ensemble with rayon (`RAYON_NUM_THREADS` sets its threads).
 //!
 //! Run: `cargo run --release --features bench-rscm-calibrate --example bench_rscm_calibrate -- STEPS [REPEATS]`
 
-use std::sync::Arc;
 use std::time::Instant;
 
+use climcal::models::rscm::carbon_cycle_erf;
 use ndarray_h5::Array1;
 use rscm_calibrate::{DefaultModelRunner, EnsembleSampler, GaussianLikelihood, ParameterSet, Target, Uniform, WalkerInit};
-use rscm_components::{CO2ERFParameters, CarbonCycle, CarbonCycleParameters, CO2ERF};
-use rscm_core::model::{Model, ModelBuilder};
-use rscm_core::timeseries::{TimeAxis, Timeseries};
+use rscm_core::model::Model;
 
 const DIR: &str = "cluster-examples/rscm-twin";
 
@@ -29,25 +27,10 @@ fn emissions_of_model_file() -> Vec<f64> {
     e["data"]["Scalar"]["values"]["data"].as_array().expect("data").iter().map(|x| x.as_float().expect("number")).collect()
 }
 
+/// climcal's twin model (`carbon_cycle_erf`), built for rscm-calibrate's runner.
 fn build(years: &Array1<f64>, emissions: &Array1<f64>, tau: f64, erf_2xco2: f64) -> Model {
-    let conc_pi = 278.0;
-    ModelBuilder::new()
-        .with_time_axis(TimeAxis::from_values(years.clone()))
-        .with_component(Arc::new(CarbonCycle::from_parameters(CarbonCycleParameters { tau, conc_pi, alpha_temperature: 0.0 })))
-        .with_component(Arc::new(CO2ERF::from_parameters(CO2ERFParameters { erf_2xco2, conc_pi })))
-        .with_exogenous_variable("Emissions|CO2|Anthropogenic", Timeseries::from_values(emissions.clone(), years.clone()))
-        .with_exogenous_variable("Surface Temperature", Timeseries::from_values(Array1::zeros(years.len()), years.clone()))
-        .with_initial_values(
-            [
-                ("Atmospheric Concentration|CO2".to_string(), conc_pi),
-                ("Cumulative Emissions|CO2".to_string(), 0.0),
-                ("Cumulative Land Uptake".to_string(), 0.0),
-            ]
-            .into_iter()
-            .collect(),
-        )
-        .build()
-        .expect("the twin model builds")
+    let (y, e) = (years.as_slice().expect("contiguous years"), emissions.as_slice().expect("contiguous emissions"));
+    carbon_cycle_erf(y, e, tau, erf_2xco2).expect("the twin model builds")
 }
 
 fn main() {

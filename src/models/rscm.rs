@@ -337,6 +337,13 @@ pub fn from_options(options: &toml::Table, ctx: &ModelContext<'_>) -> Result<Bui
 /// yearly `years` with `emissions` (GtC/yr, one per year) and pre-industrial
 /// 278 ppm. Returns the model as RSCM serializes it (TOML), unrun.
 pub fn carbon_cycle_erf_model(years: &[f64], emissions: &[f64], tau: f64, erf_2xco2: f64) -> Result<String> {
+    let model = carbon_cycle_erf(years, emissions, tau, erf_2xco2)?;
+    toml::to_string(&model).map_err(|e| Error::Model(format!("RSCM example model: cannot serialize it: {e}")))
+}
+
+/// The model of [`carbon_cycle_erf_model`], built (for code that hands RSCM
+/// models to RSCM's own tools, e.g. rscm-calibrate's runner).
+pub fn carbon_cycle_erf(years: &[f64], emissions: &[f64], tau: f64, erf_2xco2: f64) -> Result<rscm_core::model::Model> {
     use ndarray_h5::Array1;
     use rscm_components::{CO2ERFParameters, CarbonCycle, CarbonCycleParameters, CO2ERF};
     use rscm_core::model::ModelBuilder;
@@ -351,7 +358,7 @@ pub fn carbon_cycle_erf_model(years: &[f64], emissions: &[f64], tau: f64, erf_2x
     }
     let conc_pi = 278.0;
     let t = Array1::from(years.to_vec());
-    let model = ModelBuilder::new()
+    ModelBuilder::new()
         .with_time_axis(TimeAxis::from_values(t.clone()))
         .with_component(Arc::new(CarbonCycle::from_parameters(CarbonCycleParameters { tau, conc_pi, alpha_temperature: 0.0 })))
         .with_component(Arc::new(CO2ERF::from_parameters(CO2ERFParameters { erf_2xco2, conc_pi })))
@@ -370,6 +377,5 @@ pub fn carbon_cycle_erf_model(years: &[f64], emissions: &[f64], tau: f64, erf_2x
             .collect(),
         )
         .build()
-        .map_err(|e| Error::Model(format!("RSCM example model: {e}")))?;
-    toml::to_string(&model).map_err(|e| Error::Model(format!("RSCM example model: cannot serialize it: {e}")))
+        .map_err(|e| Error::Model(format!("RSCM example model: {e}")))
 }
