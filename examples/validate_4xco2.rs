@@ -22,6 +22,9 @@ use std::sync::Arc;
 use climcal::models::two_layer::{Feedback, Forcing, TwoLayerModel, TwoLayerParams};
 use climcal::prelude::*;
 
+#[path = "coverage/four_x_co2.rs"]
+mod four_x_co2;
+
 const MODELS: [&str; 3] = ["MRI-ESM2-0", "GFDL-CM4", "CanESM5"];
 const N_YEARS: usize = 150;
 const N_WALKERS: usize = 40;
@@ -118,13 +121,8 @@ fn main() -> Result<()> {
             .add_variable("Surface Temperature", times.clone(), tas.clone(), vec![s_t; N_YEARS])?
             .add_variable("Net Energy Imbalance", times, n_obs.clone(), vec![s_n; N_YEARS])?;
         let model = TwoLayerModel::builder(Forcing::constant(f4x, 0.0, N_YEARS)?).feedback(Feedback::Lambda).build()?;
-        let params = ParameterSet::new()
-            .add_with("lambda", Arc::new(Uniform::new(0.1, 4.0)?), Transform::Logit, "W m-2 K-1")?
-            .add_with("C", Arc::new(Uniform::new(1.0, 40.0)?), Transform::Logit, "W yr m-2 K-1")?
-            .add_with("C_d", Arc::new(Uniform::new(10.0, 1000.0)?), Transform::Logit, "W yr m-2 K-1")?
-            .add_with("gamma", Arc::new(Uniform::new(0.05, 3.0)?), Transform::Logit, "W m-2 K-1")?
-            .add_with("epsilon", Arc::new(Uniform::new(0.2, 3.0)?), Transform::Logit, "1")?;
-        let mut center = vec![1.06, 8.1, 110.0, 0.62, 1.34];
+        let params = four_x_co2::priors()?;
+        let mut center = four_x_co2::CENTER.to_vec();
         let (params, lik): (ParameterSet, Arc<dyn LikelihoodFn>) = if ar1 {
             let v = |p: &str| Ar1Variable { rho: Setting::Param(p.into()), sigma_extra: None };
             center.extend([0.3, 0.3]);

@@ -11,6 +11,9 @@ use std::sync::Arc;
 use climcal::likelihood::ar1::{Ar1Likelihood, Ar1Variable, Setting};
 use climcal::models::two_layer::{Feedback, Forcing, TwoLayerModel};
 use climcal::prelude::*;
+
+#[path = "four_x_co2.rs"]
+mod four_x_co2;
 use rand::SeedableRng;
 use rand_distr::{Distribution as _, StandardNormal};
 
@@ -131,13 +134,8 @@ impl FitResult {
 /// replicates run in parallel), walkers from a small ball around the CMIP6
 /// multi-model mean fit (not the truth).
 pub fn fit(world: &World, target: Target, fit: Fit, mcmc: Mcmc, seed: u64) -> Result<FitResult> {
-    let mut params = ParameterSet::new()
-        .add_with("lambda", Arc::new(Uniform::new(0.1, 4.0)?), Transform::Logit, "W m-2 K-1")?
-        .add_with("C", Arc::new(Uniform::new(1.0, 40.0)?), Transform::Logit, "W yr m-2 K-1")?
-        .add_with("C_d", Arc::new(Uniform::new(10.0, 1000.0)?), Transform::Logit, "W yr m-2 K-1")?
-        .add_with("gamma", Arc::new(Uniform::new(0.05, 3.0)?), Transform::Logit, "W m-2 K-1")?
-        .add_with("epsilon", Arc::new(Uniform::new(0.2, 3.0)?), Transform::Logit, "1")?;
-    let mut center = vec![1.06, 8.1, 110.0, 0.62, 1.34];
+    let mut params = four_x_co2::priors()?;
+    let mut center = four_x_co2::CENTER.to_vec();
     let lik: Arc<dyn LikelihoodFn> = match fit {
         Fit::Independent => Arc::new(GaussianLikelihood::default()),
         Fit::Ar1Known => {
